@@ -96,6 +96,67 @@ impl AtomicFile {
     }
 }
 
+/// A fully written temp file whose data is not yet known to be durable.
+/// Used for batches: write many files, make them durable with one
+/// [`syncfs`], then [`PendingRename::rename`] each and fsync the directory.
+#[derive(Debug)]
+pub struct PendingRename {
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+impl PendingRename {
+    /// Move the temp file to its target (no fsync: see [`syncfs`]).
+    pub fn rename(mut self) -> Result<(), FsError> {
+        let tmp = std::mem::take(&mut self.tmp);
+        fs::rename(&tmp, &self.target).at("rename into", &self.target)
+    }
+
+    /// fsync the temp file's data (for a single file outside a batch).
+    pub fn sync(&self) -> Result<(), FsError> {
+        let f = File::open(&self.tmp).at("open", &self.tmp)?;
+        f.sync_all().at("fsync", &self.tmp)
+    }
+
+    /// Point the rename at another target (used when the name is only known
+    /// once the content has been written, e.g. a content hash).
+    pub fn retarget(mut self, target: PathBuf) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// The final path.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+}
+
+impl Drop for PendingRename {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Flush every dirty page of the filesystem that holds `path`.
+pub fn syncfs(path: &Path) -> Result<(), FsError> {
+    let f = File::open(path).at("open", path)?;
+    rustix::fs::syncfs(&f).map_err(|e| FsError::new("syncfs", path, e.into()))
+}
+
+impl AtomicFile {
+    /// Close the temp file without syncing it; the caller makes it durable
+    /// (see [`PendingRename`]).
+    pub fn finish_unsynced(mut self) -> PendingRename {
+        self.file.take();
+        PendingRename {
+            tmp: std::mem::take(&mut self.tmp),
+            target: std::mem::take(&mut self.target),
+        }
+    }
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.as_mut().expect("open").write(buf)

@@ -14,8 +14,8 @@ mod error;
 mod paths;
 
 pub use atomic::{
-    copy_atomic, fsync_dir, is_temp_name, remove_durable, rename_durable, write_atomic, AtomicFile,
-    TEMP_MARKER,
+    copy_atomic, fsync_dir, is_temp_name, remove_durable, rename_durable, syncfs, write_atomic,
+    AtomicFile, PendingRename, TEMP_MARKER,
 };
 pub use error::{FsError, IoResultExt, PathError};
 pub use paths::{safe_join, validate_rel_path};

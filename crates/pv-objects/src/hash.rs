@@ -1,0 +1,70 @@
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use pv_fs::{FsError, IoResultExt};
+use pv_types::ObjectId;
+use sha2::{Digest, Sha256};
+
+const BUF: usize = 1 << 20;
+
+/// sha256 of everything read from `r`.
+pub fn hash_reader(mut r: impl Read) -> io::Result<ObjectId> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+    }
+    Ok(ObjectId::from_bytes(h.finalize().into()))
+}
+
+/// sha256 of a file's content (symlinks are followed).
+pub fn hash_file(path: &Path) -> Result<ObjectId, FsError> {
+    let f = File::open(path).at("open", path)?;
+    hash_reader(f).at("read", path)
+}
+
+/// A writer that hashes what goes through it.
+#[derive(Debug)]
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    /// The digest of everything written and the inner writer.
+    pub fn finish(self) -> (ObjectId, u64, W) {
+        (
+            ObjectId::from_bytes(self.hasher.finalize().into()),
+            self.written,
+            self.inner,
+        )
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
