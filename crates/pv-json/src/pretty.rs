@@ -70,7 +70,7 @@ fn write_value(out: &mut String, v: &Value, style: Style, depth: usize) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => match style.numbers {
             Numbers::Canonical => out.push_str(&canonical_number(n.as_str())),
-            Numbers::GoFloat => out.push_str(&go_float(n.as_str())),
+            Numbers::GoFloat => out.push_str(&go_float(&canonical_number(n.as_str()))),
         },
         Value::String(s) => write_string(out, s, style.strings),
         Value::Array(a) if a.is_empty() => out.push_str("[]"),

@@ -12,5 +12,5 @@ mod state;
 mod validate;
 
 pub use object_id::{is_sha, ObjectId, ObjectIdError};
-pub use state::{State, StateError, SPEC_MULTI_PLATFORM, SPEC_SERVICE_SYSTEM};
+pub use state::{in_part, State, StateError, SPEC_MULTI_PLATFORM, SPEC_SERVICE_SYSTEM};
 pub use validate::{Invalid, ValidationReport};

@@ -1,0 +1,163 @@
+//! `pvr deploy`: lay a state out as a device trail (`trails/<rev>/`):
+//! objects hard-linked read-only from the pool, inline JSON canonical,
+//! `.pvr/json` + `.pvr/config`, and `.pv/` boot links from `bsp/run.json`.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+use pv_fs::IoResultExt;
+use pv_types::manifest::{self, BspRunJson};
+
+use crate::checkout::{materialize, preflight, CheckoutOptions};
+use crate::config::absolute;
+use crate::get::get;
+use crate::progress::Progress;
+use crate::{Error, Repo, Result};
+
+/// `pvr deploy <dir> [<ref>…]`. Messages go to `out` as pvr prints them.
+pub fn deploy(
+    dir: &Path,
+    refs: &[String],
+    nomerge: bool,
+    config_dir: &Path,
+    cwd: &Path,
+    out: &mut dyn Write,
+    progress: &Progress,
+) -> Result<Repo> {
+    let _ = writeln!(out, "Starting deployment ...");
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .at("create directory", dir)?;
+    }
+    let _ = writeln!(out, "... initializing deploy repository ...");
+    let mut repo = if dir.join(".pvr").join("json").exists() {
+        Repo::open(dir, config_dir)?
+    } else {
+        let spec = if refs.len() <= 1 {
+            Repo::open(cwd, config_dir)
+                .ok()
+                .and_then(|r| r.pristine().ok())
+                .and_then(|s| s.spec().map(String::from))
+        } else {
+            None
+        };
+        let _ = fs::remove_dir_all(dir.join(".pvr"));
+        Repo::init(dir, config_dir, None, spec.as_deref())?
+    };
+    let default_ref = [absolute(&cwd.join(".pvr")).to_string_lossy().into_owned()];
+    let refs = if refs.is_empty() {
+        &default_ref[..]
+    } else {
+        refs
+    };
+    for r in refs {
+        let _ = writeln!(out, "   - deploying single {r}");
+        get(&mut repo, r, !nomerge)?;
+    }
+    let state = repo.pristine()?;
+    preflight(&repo, &state, progress)?;
+    let _ = writeln!(out, "... Cleanup repo ...");
+    cleanup(&repo, &state)?;
+    let _ = writeln!(out, "... deploying hardlinks ...");
+    materialize(
+        &repo,
+        &state,
+        CheckoutOptions {
+            hardlink: true,
+            canonical: true,
+        },
+    )?;
+    let _ = writeln!(out, "... deploying .pv/ links...");
+    pv_links(&repo, &state)?;
+    let _ = writeln!(
+        out,
+        "Deployment finished. Now now available at: {}",
+        dir.display()
+    );
+    Ok(repo)
+}
+
+/// Remove files that are not in the state, then empty directories.
+fn cleanup(repo: &Repo, state: &pv_types::State) -> Result<()> {
+    for f in crate::working::walk_files(&repo.root)? {
+        if !state.contains_key(&f.rel) {
+            fs::remove_file(&f.path).at("remove", &f.path)?;
+        }
+    }
+    let pv = repo.root.join(".pv");
+    if pv.exists() {
+        fs::remove_dir_all(&pv).at("remove", &pv)?;
+    }
+    for e in fs::read_dir(&repo.root).at("read directory", &repo.root)? {
+        let e = e.at("read directory", &repo.root)?;
+        if e.file_name() != ".pvr" && e.path().is_dir() {
+            remove_empty_dirs(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_empty_dirs(dir: &Path) -> Result<bool> {
+    let mut empty = true;
+    for e in fs::read_dir(dir).at("read directory", dir)? {
+        let e = e.at("read directory", dir)?;
+        let ft = e.file_type().at("stat", &e.path())?;
+        if ft.is_dir() && !ft.is_symlink() {
+            if !remove_empty_dirs(&e.path())? {
+                empty = false;
+            }
+        } else {
+            empty = false;
+        }
+    }
+    if empty {
+        fs::remove_dir(dir).at("remove directory", dir)?;
+    }
+    Ok(empty)
+}
+
+/// `.pv/` hard links for the bootloader, from `bsp/run.json`: the kernel
+/// (`linux`, as the runtime reads it), the initrd, the fdt, or a FIT image.
+fn pv_links(repo: &Repo, state: &pv_types::State) -> Result<()> {
+    let Some(v) = state.get("bsp/run.json") else {
+        return Ok(());
+    };
+    let bsp: BspRunJson =
+        manifest::parse(v).map_err(|e| Error::Other(format!("bsp/run.json: {e}")))?;
+    let pv = repo.root.join(".pv");
+    fs::create_dir_all(&pv).at("create directory", &pv)?;
+    let kernel = bsp.linux.clone().or_else(|| {
+        bsp.extra
+            .get("kernel")
+            .and_then(|k| k.as_str())
+            .map(String::from)
+    });
+    let mut links: Vec<(&str, String)> = vec![];
+    if let Some(fit) = &bsp.fit {
+        links.push(("pantavisor.fit", fit.clone()));
+    } else {
+        links.push((
+            "pv-kernel.img",
+            kernel.unwrap_or_else(|| "kernel.img".into()),
+        ));
+        links.push((
+            "pv-initrd.img",
+            bsp.initrd.clone().unwrap_or_else(|| "pantavisor".into()),
+        ));
+        if let Some(fdt) = &bsp.fdt {
+            links.push(("pv-fdt.dtb", fdt.clone()));
+        }
+    }
+    for (name, file) in links {
+        let src = pv_fs::safe_join(&repo.root.join("bsp"), &file)?;
+        let dst = pv.join(name);
+        let _ = fs::remove_file(&dst);
+        fs::hard_link(&src, &dst).at("hard link", &dst)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Progress bars on a terminal, silence otherwise.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Whether long operations draw progress bars (on stderr).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    /// Bars only when stderr is a terminal.
+    pub fn auto() -> Self {
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Never draw anything.
+    pub fn quiet() -> Self {
+        Progress { enabled: false }
+    }
+
+    /// A byte-counting bar for `total` bytes (hidden when disabled or small).
+    pub fn bytes(&self, what: &str, total: u64) -> Bar {
+        if !self.enabled || total < 64 << 20 {
+            return Bar(None);
+        }
+        let pb = ProgressBar::new(total);
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        pb.set_message(what.to_string());
+        Bar(Some(pb))
+    }
+}
+
+/// A bar that may be hidden.
+#[derive(Debug)]
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n);
+        }
+    }
+    pub fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
