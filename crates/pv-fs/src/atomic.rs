@@ -60,6 +60,7 @@ impl AtomicFile {
         let target = target.as_ref().to_path_buf();
         let tmp = temp_path_for(&target);
         let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(mode)
@@ -70,6 +71,12 @@ impl AtomicFile {
             tmp,
             target,
         })
+    }
+
+    /// The open temp file (read and write), e.g. for `io::copy` to use
+    /// in-kernel copies, or to read back what was written.
+    pub fn file_mut(&mut self) -> &mut File {
+        self.file.as_mut().expect("open until commit")
     }
 
     /// The path that the file will have once committed.

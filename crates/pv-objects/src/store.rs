@@ -113,8 +113,7 @@ impl ObjectStore {
                         return Ok(None);
                     }
                 }
-                let f = File::open(&it.src).at("open", &it.src)?;
-                let r = self.write_temp(f, it.expected.as_ref(), &it.src)?;
+                let r = self.write_temp_from_file(&it.src, it.expected.as_ref())?;
                 if r.1.is_some() {
                     let len = fs::metadata(&it.src).map(|m| m.len()).unwrap_or(0);
                     written.fetch_add(len, Ordering::Relaxed);
@@ -134,7 +133,11 @@ impl ObjectStore {
         if pending.is_empty() {
             return Ok(stats);
         }
+        let t = std::time::Instant::now();
         pv_fs::syncfs(&self.dir)?;
+        if std::env::var_os("PVR_TIMINGS").is_some() {
+            eprintln!("timing: syncfs: {:.3}s", t.elapsed().as_secs_f64());
+        }
         stats.written = pending.len();
         for p in pending {
             // two sources with the same content: the first rename wins, the
@@ -191,6 +194,31 @@ impl ObjectStore {
             pending
         };
         Ok((id, Some(pending)))
+    }
+
+    /// Like `write_temp` for a file source: the bytes are copied in the
+    /// kernel (`copy_file_range`, a reflink where the filesystem can), then
+    /// the copy itself is hashed, so what is stored is what is verified.
+    fn write_temp_from_file(
+        &self,
+        src: &Path,
+        expected: Option<&ObjectId>,
+    ) -> Result<(ObjectId, Option<PendingRename>), ObjectError> {
+        let Some(expected) = expected else {
+            let f = File::open(src).at("open", src)?;
+            return self.write_temp(f, None, src);
+        };
+        let target = self.path(expected);
+        let mut input = File::open(src).at("open", src)?;
+        let mut tmp = AtomicFile::create(&target)?;
+        io::copy(&mut input, tmp.file_mut()).at("copy into", &target)?;
+        let f = tmp.file_mut();
+        io::Seek::seek(f, io::SeekFrom::Start(0)).at("seek", &target)?;
+        let actual = hash_reader(&mut *f).at("read back", &target)?;
+        if actual != *expected {
+            return Err(ObjectError::Mismatch { path: src.to_path_buf(), expected: *expected, actual });
+        }
+        Ok((actual, Some(tmp.finish_unsynced())))
     }
 
     /// Re-hash object `id` and check it.

@@ -32,9 +32,11 @@ pub fn commit(
     log: &mut dyn Write,
     progress: &Progress,
 ) -> Result<CommitReport> {
+    let timer = Timer::start();
     let pristine = repo.pristine()?;
     let staged = repo.staged()?;
     let work = working::compute(repo, &pristine, &staged, progress)?;
+    timer.lap("working state");
     let patch = status::diff(&pristine, &work.state);
     let mut report = CommitReport::default();
     let mut items = vec![];
@@ -76,6 +78,7 @@ pub fn commit(
     let bar = progress.bytes("storing", total);
     let stats = repo.objects.ingest(&items, &|n| bar.inc(n))?;
     bar.finish();
+    timer.lap("objects");
     report.objects_written = stats.written;
 
     let mut map = pristine.clone().into_map();
@@ -96,6 +99,7 @@ pub fn commit(
     repo.clear_staged()?;
     report.state_sha = next.sha().to_hex();
     history::record(repo, &next, msg)?;
+    timer.lap("state");
     Ok(report)
 }
 
@@ -115,4 +119,19 @@ pub fn write_checkpoint(repo: &Repo, progress: &Progress) -> Result<()> {
     )?;
     working::add(repo, &["checkpoint.json".to_string()], false, progress)?;
     Ok(())
+}
+
+/// Phase timings on stderr when `PVR_TIMINGS` is set.
+struct Timer(Option<std::cell::Cell<std::time::Instant>>);
+
+impl Timer {
+    fn start() -> Self {
+        Timer(std::env::var_os("PVR_TIMINGS").map(|_| std::cell::Cell::new(std::time::Instant::now())))
+    }
+    fn lap(&self, what: &str) {
+        if let Some(t) = &self.0 {
+            eprintln!("timing: {what}: {:.3}s", t.get().elapsed().as_secs_f64());
+            t.set(std::time::Instant::now());
+        }
+    }
 }
