@@ -126,7 +126,10 @@ struct Timer(Option<std::cell::Cell<std::time::Instant>>);
 
 impl Timer {
     fn start() -> Self {
-        Timer(std::env::var_os("PVR_TIMINGS").map(|_| std::cell::Cell::new(std::time::Instant::now())))
+        Timer(
+            std::env::var_os("PVR_TIMINGS")
+                .map(|_| std::cell::Cell::new(std::time::Instant::now())),
+        )
     }
     fn lap(&self, what: &str) {
         if let Some(t) = &self.0 {

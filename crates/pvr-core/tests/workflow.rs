@@ -29,7 +29,10 @@ fn history_records_commits_and_checks_out_old_ones() {
 
     checkout_revision(&f.repo, "1", CheckoutOptions::default(), &q).unwrap();
     assert_eq!(fs::read(f.root().join(".pvr/json")).unwrap(), first);
-    assert_eq!(fs::read(f.root().join("app/root.squashfs")).unwrap(), b"squash");
+    assert_eq!(
+        fs::read(f.root().join("app/root.squashfs")).unwrap(),
+        b"squash"
+    );
     assert!(!f.root().join("notes.txt").exists());
     let pristine = f.repo.pristine().unwrap();
     let w = working::compute(&f.repo, &pristine, &f.repo.staged().unwrap(), &q).unwrap();

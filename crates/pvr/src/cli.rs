@@ -40,7 +40,11 @@ pub enum Cmd {
         globs: Vec<String>,
     },
     /// Show added (A), deleted (D), changed (C) and untracked (?) files.
-    Status,
+    Status {
+        /// One JSON array of {"status","path"} objects.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the merge patch from the committed to the working state.
     Diff { args: Vec<String> },
     /// Print the working state.
@@ -52,6 +56,9 @@ pub enum Cmd {
     Commit {
         #[arg(short = 'm', long = "message", alias = "commit-msg")]
         message: Option<String>,
+        /// Print what was committed as JSON on stdout.
+        #[arg(long)]
+        json: bool,
         /// Also record a checkpoint.json.
         #[arg(long)]
         checkpoint: bool,
@@ -103,6 +110,9 @@ pub enum Cmd {
     },
     /// Make an export's state the committed state (objects verified).
     Import { file: PathBuf },
+    /// Sign the committed state and verify signatures (pvs@2).
+    #[command(alias = "s")]
+    Sig(crate::cmd_sig::SigArgs),
     /// Lay out a state as a device trail with hard links.
     Deploy {
         dir: PathBuf,
@@ -129,13 +139,14 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     match cli.cmd {
         Cmd::Init { objects, spec } => cmd_repo::init(&ctx, objects, spec),
         Cmd::Add { raw, globs } => cmd_repo::add(&ctx, raw, &globs),
-        Cmd::Status => cmd_repo::status(&ctx),
+        Cmd::Status { json } => cmd_repo::status(&ctx, json),
         Cmd::Diff { .. } => cmd_repo::diff(&ctx),
         Cmd::Json { canonical } => cmd_repo::json(&ctx, canonical),
         Cmd::Commit {
             message,
             checkpoint,
-        } => cmd_repo::commit(&ctx, message, checkpoint),
+            json,
+        } => cmd_repo::commit(&ctx, message, checkpoint, json),
         Cmd::Checkout {
             hardlink,
             canonical,
@@ -156,6 +167,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
         } => cmd_transfer::inspect(&ctx, reference, canonical),
         Cmd::Export { parts, file } => cmd_transfer::export(&ctx, parts, &file),
         Cmd::Import { file } => cmd_transfer::import(&ctx, &file),
+        Cmd::Sig(a) => crate::cmd_sig::run(&ctx, a),
         Cmd::Deploy {
             dir,
             references,

@@ -37,9 +37,21 @@ fn working(
     Ok((repo, pristine, w))
 }
 
-pub fn status(ctx: &Ctx) -> Result<(), Exit> {
+pub fn status(ctx: &Ctx, json: bool) -> Result<(), Exit> {
     let (_, pristine, w) = working(ctx, 3)?;
-    for l in status::status(&pristine, &w) {
+    let lines = status::status(&pristine, &w);
+    if json {
+        let arr: Vec<Value> = lines
+            .iter()
+            .map(|l| serde_json::json!({"status": l.kind.to_string(), "path": l.path}))
+            .collect();
+        println!(
+            "{}",
+            pretty::to_string(&Value::Array(arr), pretty::PVR_JSON)
+        );
+        return Ok(());
+    }
+    for l in lines {
         println!("{} {}", l.kind, l.path);
     }
     Ok(())
@@ -66,13 +78,34 @@ pub fn json(ctx: &Ctx, canonical: bool) -> Result<(), Exit> {
     Ok(())
 }
 
-pub fn commit(ctx: &Ctx, message: Option<String>, checkpoint: bool) -> Result<(), Exit> {
+pub fn commit(
+    ctx: &Ctx,
+    message: Option<String>,
+    checkpoint: bool,
+    json: bool,
+) -> Result<(), Exit> {
     let repo = ctx.repo()?;
     if checkpoint {
         commit::write_checkpoint(&repo, &ctx.progress)?;
     }
     let mut err = std::io::stderr().lock();
-    commit::commit(&repo, message.as_deref(), &mut err, &ctx.progress)?;
+    let r = if json {
+        commit::commit(
+            &repo,
+            message.as_deref(),
+            &mut std::io::sink(),
+            &ctx.progress,
+        )?
+    } else {
+        commit::commit(&repo, message.as_deref(), &mut err, &ctx.progress)?
+    };
+    if json {
+        let v = serde_json::json!({
+            "state-sha": r.state_sha, "added": r.added, "changed": r.changed,
+            "removed": r.removed, "objects-written": r.objects_written,
+        });
+        println!("{}", pretty::to_string(&v, pretty::PVR_JSON));
+    }
     Ok(())
 }
 

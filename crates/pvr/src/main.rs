@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd_repo;
+mod cmd_sig;
 mod cmd_transfer;
 mod exit;
 

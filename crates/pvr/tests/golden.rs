@@ -93,5 +93,8 @@ vectors! {
     v11_get_merge_export => "11-get-merge-export",
     v15_spec_variants => "15-spec-variants",
     v16_empty_files_and_spaces => "16-empty-files-and-spaces",
+    v12_sig_part_rs256 => "12-sig-part-rs256",
+    v13_sig_raw_globs => "13-sig-raw-globs",
+    v14_sig_es256 => "14-sig-es256",
     v17_untracked_and_checkout => "17-untracked-and-checkout",
 }

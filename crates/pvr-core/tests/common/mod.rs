@@ -19,12 +19,26 @@ impl Fixture {
         fs::create_dir_all(root.join("app")).unwrap();
         fs::write(root.join("bsp/kernel.img"), vec![7u8; 5000]).unwrap();
         fs::write(root.join("bsp/pantavisor"), b"initrd").unwrap();
-        fs::write(root.join("bsp/run.json"), br#"{"linux":"kernel.img","initrd":"pantavisor"}"#).unwrap();
+        fs::write(
+            root.join("bsp/run.json"),
+            br#"{"linux":"kernel.img","initrd":"pantavisor"}"#,
+        )
+        .unwrap();
         fs::write(root.join("app/root.squashfs"), b"squash").unwrap();
-        fs::write(root.join("app/run.json"), br##"{"#spec":"service-manifest-run@1","root-volume":"root.squashfs"}"##).unwrap();
+        fs::write(
+            root.join("app/run.json"),
+            br##"{"#spec":"service-manifest-run@1","root-volume":"root.squashfs"}"##,
+        )
+        .unwrap();
         let repo = Repo::init(&root, &dir.path().join("cfg"), None, None).unwrap();
         pvr_core::working::add(&repo, &[], false, &Progress::quiet()).unwrap();
-        pvr_core::commit::commit(&repo, Some("first"), &mut std::io::sink(), &Progress::quiet()).unwrap();
+        pvr_core::commit::commit(
+            &repo,
+            Some("first"),
+            &mut std::io::sink(),
+            &Progress::quiet(),
+        )
+        .unwrap();
         Fixture { dir, repo }
     }
 
