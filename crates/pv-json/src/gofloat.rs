@@ -4,6 +4,10 @@
 /// Format `lit` the way Go prints it after parsing it into a float64.
 pub(crate) fn go_float(lit: &str) -> String {
     let f: f64 = lit.parse().unwrap_or(0.0);
+    if !f.is_finite() {
+        // beyond float64 (Go would refuse to decode it): keep the literal
+        return lit.to_string();
+    }
     if f == 0.0 {
         return if f.is_sign_negative() {
             "-0".into()
@@ -74,6 +78,7 @@ mod tests {
             ("42.0", "42"),
             ("0", "0"),
             ("1e5", "100000"),
+            ("1.0E400", "1.0E400"),
         ];
         for (i, o) in cases {
             assert_eq!(go_float(i), o, "input {i}");

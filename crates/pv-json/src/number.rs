@@ -2,6 +2,14 @@
 
 use serde_json::Number;
 
+/// Exponents are clamped to this magnitude while decomposing.
+const MAX_EXP: i64 = 1 << 40;
+
+/// Integers whose plain spelling would need more zeros than this are
+/// spelled in the `d.dddE<n>` form instead (no real state has them; the
+/// bound keeps hostile input from expanding to gigabytes).
+pub const MAX_PLAIN_ZEROS: i64 = 400;
+
 /// A number literal split into sign, significant digits and a power of ten:
 /// value = sign * 0.<digits> * 10^exp10, digits without leading or trailing
 /// zeros. Zero has empty digits.
@@ -18,7 +26,8 @@ fn decompose(lit: &str) -> Decimal {
         None => (false, lit),
     };
     let (mantissa, exp) = match rest.find(['e', 'E']) {
-        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().unwrap_or(0)),
+        // saturate: exponents beyond any real value stay bounded
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().unwrap_or(i64::MAX / 4).clamp(-MAX_EXP, MAX_EXP)),
         None => (rest, 0),
     };
     let (int_part, frac_part) = match mantissa.find('.') {
@@ -55,7 +64,7 @@ pub fn canonical_number(lit: &str) -> String {
     }
     let sign = if d.negative { "-" } else { "" };
     let n = d.digits.len() as i64;
-    if d.exp10 >= n {
+    if d.exp10 >= n && d.exp10 - n <= MAX_PLAIN_ZEROS {
         // integer
         let zeros = "0".repeat((d.exp10 - n) as usize);
         return format!("{sign}{}{zeros}", d.digits);
@@ -100,6 +109,8 @@ mod tests {
             ("1.0e-10", "1.0E-10"),
             ("-9223372036854775808", "-9223372036854775808"),
             ("1E+2", "100"),
+            ("3E000000010000001", "3.0E10000001"),
+            ("1e99999999999999999999", "1.0E1099511627776"),
         ];
         for (i, o) in cases {
             assert_eq!(canonical_number(i), o, "input {i}");
