@@ -110,6 +110,9 @@ pub enum Cmd {
     },
     /// Make an export's state the committed state (objects verified).
     Import { file: PathBuf },
+    /// Containers from images or rootfs trees.
+    #[command(alias = "ap")]
+    App(crate::cmd_app::AppArgs),
     /// Sign the committed state and verify signatures (pvs@2).
     #[command(alias = "s")]
     Sig(crate::cmd_sig::SigArgs),
@@ -168,6 +171,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
         Cmd::Export { parts, file } => cmd_transfer::export(&ctx, parts, &file),
         Cmd::Import { file } => cmd_transfer::import(&ctx, &file),
         Cmd::Sig(a) => crate::cmd_sig::run(&ctx, a),
+        Cmd::App(a) => crate::cmd_app::run(&ctx, a, cli.quiet),
         Cmd::Deploy {
             dir,
             references,

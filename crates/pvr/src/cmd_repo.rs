@@ -45,14 +45,14 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<(), Exit> {
             .iter()
             .map(|l| serde_json::json!({"status": l.kind.to_string(), "path": l.path}))
             .collect();
-        println!(
+        outln!(
             "{}",
             pretty::to_string(&Value::Array(arr), pretty::PVR_JSON)
         );
         return Ok(());
     }
     for l in lines {
-        println!("{} {}", l.kind, l.path);
+        outln!("{} {}", l.kind, l.path);
     }
     Ok(())
 }
@@ -60,7 +60,7 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<(), Exit> {
 pub fn diff(ctx: &Ctx) -> Result<(), Exit> {
     let (_, pristine, w) = working(ctx, 3)?;
     let patch = status::diff(&pristine, &w.state);
-    println!(
+    outln!(
         "{}",
         pretty::to_string(&Value::Object(patch), pretty::PVR_DIFF)
     );
@@ -71,9 +71,9 @@ pub fn json(ctx: &Ctx, canonical: bool) -> Result<(), Exit> {
     let (_, _, w) = working(ctx, 3)?;
     let v = Value::Object(w.state.into_map());
     if canonical {
-        println!("{}", pv_json::to_canonical_string(&v));
+        outln!("{}", pv_json::to_canonical_string(&v));
     } else {
-        println!("{}", pretty::to_string(&v, pretty::PVR_JSON));
+        outln!("{}", pretty::to_string(&v, pretty::PVR_JSON));
     }
     Ok(())
 }
@@ -104,7 +104,7 @@ pub fn commit(
             "state-sha": r.state_sha, "added": r.added, "changed": r.changed,
             "removed": r.removed, "objects-written": r.objects_written,
         });
-        println!("{}", pretty::to_string(&v, pretty::PVR_JSON));
+        outln!("{}", pretty::to_string(&v, pretty::PVR_JSON));
     }
     Ok(())
 }
@@ -140,14 +140,14 @@ pub fn log(ctx: &Ctx, json: bool) -> Result<(), Exit> {
                 serde_json::json!({"rev": e.rev, "sha": e.sha, "parent": e.parent, "time": e.time, "message": e.message})
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             pretty::to_string(&Value::Array(arr), pretty::PVR_JSON)
         );
         return Ok(());
     }
     for e in entries.iter().rev() {
-        println!("rev {}  {}  {}\n    {}\n", e.rev, &e.sha, e.time, e.message);
+        outln!("rev {}  {}  {}\n    {}\n", e.rev, &e.sha, e.time, e.message);
     }
     Ok(())
 }

@@ -184,7 +184,7 @@ pub fn run(ctx: &Ctx, a: SigArgs) -> Result<(), Exit> {
             for w in &out.warnings {
                 eprintln!("{w}");
             }
-            print!("{}", out.stdout);
+            out!("{}", out.stdout);
             Ok(())
         }
     }

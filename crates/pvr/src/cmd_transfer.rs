@@ -28,12 +28,12 @@ pub fn get(ctx: &Ctx, reference: Option<String>, merge: bool) -> Result<(), Exit
     for l in &report.lines {
         eprintln!("{l}");
     }
-    println!(
+    outln!(
         "\nImported {} objects to {}\n\n",
         report.imported,
         report.pool.display()
     );
-    println!("Run pvr checkout to checkout the changed files into the workspace.");
+    outln!("Run pvr checkout to checkout the changed files into the workspace.");
     Ok(())
 }
 
@@ -103,7 +103,7 @@ pub fn clone(
         std::fs::remove_dir(&target).code(9)?;
     }
     std::fs::rename(&tmp, &target).code(9)?;
-    println!("Successfully cloned: {}", target.display());
+    outln!("Successfully cloned: {}", target.display());
     Ok(())
 }
 
@@ -125,9 +125,9 @@ pub fn inspect(ctx: &Ctx, reference: Option<String>, canonical: bool) -> Result<
     };
     let v = Value::Object(state.into_map());
     if canonical {
-        println!("{}", pv_json::to_canonical_string(&v));
+        outln!("{}", pv_json::to_canonical_string(&v));
     } else {
-        println!("{}", pretty::to_string(&v, pretty::PVR_JSON));
+        outln!("{}", pretty::to_string(&v, pretty::PVR_JSON));
     }
     Ok(())
 }

@@ -1,6 +1,16 @@
 //! `pvr`: thin command line over `pvr-core`.
 
+/// Print to stdout; a closed pipe (e.g. `pvr json | head`) ends the
+/// process quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::exit::write_stdout(format_args!($($arg)*), false) };
+}
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::exit::write_stdout(format_args!($($arg)*), true) };
+}
+
 mod cli;
+mod cmd_app;
 mod cmd_repo;
 mod cmd_sig;
 mod cmd_transfer;
