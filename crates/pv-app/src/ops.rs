@@ -271,12 +271,23 @@ fn type_of(src: &Source) -> SourceType {
     }
 }
 
+/// A `--arg` value: a JSON array (e.g. `PV_ROLES=["mgmt"]`, which the
+/// template needs as an array) is taken as JSON; anything else is a string.
+fn arg_value(v: &str) -> Value {
+    if v.trim_start().starts_with('[') {
+        if let Ok(parsed @ Value::Array(_)) = pv_json::parse(v.as_bytes()) {
+            return parsed;
+        }
+    }
+    v.into()
+}
+
 /// `--arg`, then `--group`, `--runlevel`, `--restart-policy`, `--status-goal`.
 fn template_args(opts: &AppAddOptions) -> Map<String, Value> {
     let mut args = Map::new();
     for a in &opts.args {
         let (k, v) = a.split_once('=').unwrap_or((a.as_str(), ""));
-        args.insert(k.to_string(), v.into());
+        args.insert(k.to_string(), arg_value(v));
     }
     for (key, v) in [
         ("PV_GROUP", &opts.group),
@@ -336,4 +347,14 @@ fn record_image(src: &mut Source, from: &str, spec: &FromSpec, img: &ResolvedIma
     src.set_str(key, Some(&format!("{location}@{}", img.digest)));
     src.set_object("docker_config", img.config.clone());
     src.set_str("docker_platform", img.platform.as_deref());
+}
+
+#[cfg(test)]
+mod arg_tests {
+    #[test]
+    fn array_args_are_json() {
+        assert_eq!(super::arg_value(r#"["mgmt"]"#), serde_json::json!(["mgmt"]));
+        assert_eq!(super::arg_value("plain"), serde_json::json!("plain"));
+        assert_eq!(super::arg_value("[not json"), serde_json::json!("[not json"));
+    }
 }
