@@ -1,0 +1,146 @@
+//! Starting a container through the shim and keeping track of it.
+
+use std::io::PipeReader;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::spec::ContainerSpec;
+use crate::{Error, Result};
+
+/// A started container.
+#[derive(Debug)]
+pub struct Running {
+    pub name: String,
+    /// The shim (stage 1), parent of the container's init.
+    pub shim: Child,
+    /// Host PID of the container's init (PID 1 inside).
+    pub pid: i32,
+    /// The container's console (stdout and stderr of its init).
+    pub console: Option<PipeReader>,
+    spec: ContainerSpec,
+}
+
+/// Write `spec` next to its pid file and start it with `exe` (the
+/// `pantavisor` binary, which knows the shim subcommands).
+pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
+    let dir = spec
+        .pid_file
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(|e| pv_fs::FsError::new("create directory", &dir, e))?;
+    let _ = std::fs::remove_file(&spec.pid_file);
+    let spec_path: PathBuf = dir.join("spec.json");
+    let json = serde_json::to_vec(spec).map_err(|e| Error::Config(e.to_string()))?;
+    pv_fs::write_atomic(&spec_path, &json)?;
+    let (reader, writer) =
+        std::io::pipe().map_err(|e| pv_fs::FsError::new("create pipe for", &dir, e))?;
+    let writer2 = writer
+        .try_clone()
+        .map_err(|e| pv_fs::FsError::new("create pipe for", &dir, e))?;
+    let mut shim = Command::new(exe)
+        .arg("__container-shim")
+        .arg(&spec_path)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .spawn()
+        .map_err(|e| pv_fs::FsError::new("start container shim", exe, e))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Ok(s) = std::fs::read_to_string(&spec.pid_file) {
+            if let Ok(pid) = s.trim().parse::<i32>() {
+                break pid;
+            }
+        }
+        if let Ok(Some(status)) = shim.try_wait() {
+            return Err(Error::Start {
+                name: spec.name.clone(),
+                msg: format!("shim exited with {status} before the init started"),
+            });
+        }
+        if Instant::now() > deadline {
+            let _ = shim.kill();
+            let _ = shim.wait();
+            return Err(Error::Start {
+                name: spec.name.clone(),
+                msg: "init did not start within 10 s".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ok(Running {
+        name: spec.name.clone(),
+        shim,
+        pid,
+        console: Some(reader),
+        spec: spec.clone(),
+    })
+}
+
+impl Running {
+    /// The spec it was started from.
+    pub fn spec(&self) -> &ContainerSpec {
+        &self.spec
+    }
+
+    /// `Some(exit code)` once the container has exited.
+    pub fn try_exit(&mut self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        match self.shim.try_wait() {
+            Ok(Some(s)) => Some(s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))),
+            Ok(None) => None,
+            Err(_) => Some(-1),
+        }
+    }
+
+    /// Send a signal to the container's init.
+    pub fn signal(&self, sig: Signal) {
+        let _ = kill(Pid::from_raw(self.pid), sig);
+    }
+
+    /// Stop: SIGTERM to the init, up to `grace`, then SIGKILL to the whole
+    /// cgroup (or the init, which takes its PID namespace with it).
+    /// Returns the exit code.
+    pub fn stop(&mut self, grace: Duration) -> i32 {
+        if let Some(c) = self.try_exit() {
+            self.kill_leftovers();
+            return c;
+        }
+        self.signal(Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Some(c) = self.try_exit() {
+                self.kill_leftovers();
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal(Signal::SIGKILL);
+        self.kill_leftovers();
+        let code = loop {
+            if let Some(c) = self.try_exit() {
+                break c;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        code
+    }
+
+    fn kill_leftovers(&self) {
+        if let Some(cg) = &self.spec.cgroup {
+            cg.kill_all();
+            for _ in 0..100 {
+                if cg.pids().is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = cg.remove();
+        }
+    }
+}
