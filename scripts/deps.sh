@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in squashfs-tools busybox-static docker-registry skopeo python3 openssl; do
+for p in squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common; do
   have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
