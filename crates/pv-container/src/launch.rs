@@ -1,6 +1,7 @@
 //! Starting a container through the shim and keeping track of it.
 
 use std::io::PipeReader;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,6 +45,9 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
         .map_err(|e| pv_fs::FsError::new("create pipe for", &dir, e))?;
     let mut shim = Command::new(exe)
         .arg("__container-shim")
+        // its own process group: a Ctrl-C meant for the runtime must not
+        // reach containers before the runtime stops them in order
+        .process_group(0)
         .arg(&spec_path)
         .stdin(Stdio::null())
         .stdout(writer)
@@ -58,9 +62,18 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
             }
         }
         if let Ok(Some(status)) = shim.try_wait() {
+            if let Some(cg) = &spec.cgroup {
+                cg.kill_all();
+            }
+            let mut said = String::new();
+            let mut r = reader;
+            let _ = std::io::Read::read_to_string(&mut r, &mut said);
             return Err(Error::Start {
                 name: spec.name.clone(),
-                msg: format!("shim exited with {status} before the init started"),
+                msg: format!(
+                    "shim exited with {status} before the init started: {}",
+                    said.trim()
+                ),
             });
         }
         if Instant::now() > deadline {

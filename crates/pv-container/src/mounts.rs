@@ -21,14 +21,17 @@ pub fn mount_fs(
 
 /// Bind-mount `source` on `target` (recursively), read-only if asked.
 pub fn bind(source: &Path, target: &Path, read_only: bool) -> Result<()> {
-    mount(
-        Some(source),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| Error::sys("bind mount onto", target, e))?;
+    bind_with(source, target, read_only, true)
+}
+
+/// Bind-mount `source` on `target`; `recursive` also binds its submounts.
+pub fn bind_with(source: &Path, target: &Path, read_only: bool, recursive: bool) -> Result<()> {
+    let mut flags = MsFlags::MS_BIND;
+    if recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    mount(Some(source), target, None::<&str>, flags, None::<&str>)
+        .map_err(|e| Error::sys("bind mount onto", target, e))?;
     if read_only {
         mount(
             None::<&str>,

@@ -18,7 +18,7 @@ use std::process::Command;
 use nix::mount::MsFlags;
 use nix::sched::{unshare, CloneFlags};
 
-use crate::mounts::{bind, ensure_target, make_rprivate, mount_fs, unmount};
+use crate::mounts::{bind, bind_with, ensure_target, make_rprivate, mount_fs, unmount};
 use crate::spec::{ContainerSpec, SpecMount};
 use crate::{Error, Result};
 
@@ -63,7 +63,12 @@ fn run_stage1(spec_path: &Path) -> Result<i32> {
         .arg(spec_path)
         .spawn()
         .map_err(|e| pv_fs::FsError::new("start container init for", &spec.rootfs, e))?;
-    pv_fs::write_atomic(&spec.pid_file, child.id().to_string().as_bytes())?;
+    if let Err(e) = pv_fs::write_atomic(&spec.pid_file, child.id().to_string().as_bytes()) {
+        // nobody would know this init exists: take it down with us
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e.into());
+    }
     let status = child
         .wait()
         .map_err(|e| pv_fs::FsError::new("wait for", &spec.rootfs, e))?;
@@ -212,7 +217,13 @@ fn mount_entry(root: &Path, m: &SpecMount) -> Result<()> {
         }
         let as_file = m.options.iter().any(|o| o == "create=file") || !src.is_dir();
         ensure_target(&target, as_file)?;
-        return bind(&src, &target, m.options.iter().any(|o| o == "ro"));
+        let recursive = m.options.iter().any(|o| o == "rbind");
+        return bind_with(
+            &src,
+            &target,
+            m.options.iter().any(|o| o == "ro"),
+            recursive,
+        );
     }
     ensure_target(&target, false)?;
     let (flags, data) = mount_flags(&m.options);

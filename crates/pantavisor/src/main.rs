@@ -1,0 +1,82 @@
+//! `pantavisor`: the runtime binary.
+//!
+//! `pantavisor --storage DIR --run-dir RUN [--config FILE] [--factory PATH]`
+//! runs appengine mode in the foreground. The hidden subcommands
+//! `__container-shim` / `__container-init` are the two stages of a
+//! container start (see `pv_container::shim`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Pantavisor runtime (appengine mode).
+#[derive(Debug, Parser)]
+#[command(name = "pantavisor", version)]
+struct Cli {
+    /// Storage directory (objects, trails, logs, boot env, disks).
+    #[arg(long)]
+    storage: PathBuf,
+    /// Run directory (control and log sockets, metadata views, mounts).
+    #[arg(long = "run-dir")]
+    run_dir: PathBuf,
+    /// pantavisor.config file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// State for revision 0 when the storage is empty: a pvr checkout or a .pvrexport.tgz.
+    #[arg(long)]
+    factory: Option<PathBuf>,
+    /// Use this instead of /proc/cmdline.
+    #[arg(long)]
+    cmdline: Option<String>,
+    /// Engine tick in milliseconds.
+    #[arg(long, default_value_t = 200, hide = true)]
+    tick_ms: u64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("__container-shim") => std::process::exit(pv_container::shim::stage1(
+            args.get(2).map(String::as_str).unwrap_or("").as_ref(),
+        )),
+        Some("__container-init") => std::process::exit(pv_container::shim::stage2(
+            args.get(2).map(String::as_str).unwrap_or("").as_ref(),
+        )),
+        _ => {}
+    }
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("PV_TRACE").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("pantavisor: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let stop = pv_runtime::daemon::Stop::default();
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.reboot.clone())
+        .context("install SIGTERM handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.poweroff.clone())
+        .context("install SIGINT handler")?;
+    let opts = pv_runtime::daemon::Options {
+        storage: std::path::absolute(&cli.storage)?,
+        rundir: std::path::absolute(&cli.run_dir)?,
+        config: cli.config,
+        factory: cli.factory,
+        cmdline: cli.cmdline,
+        exe: std::env::current_exe().context("locate the pantavisor binary")?,
+        tick: Duration::from_millis(cli.tick_ms),
+    };
+    Ok(pv_runtime::daemon::run(&opts, &stop)?)
+}

@@ -1,0 +1,317 @@
+//! The container engine of the running revision: group gating, status
+//! goals, restarts and auto-recovery (spec §5.4-5.9), one tick at a time.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use pv_container::cgroup::Hierarchy;
+use tracing::{error, info, warn};
+
+use crate::layout::Layout;
+use crate::model::{BackoffPolicy, Goal, RecoveryPolicy, RevisionModel, Status};
+use crate::platform::{Platform, StartCtx};
+
+/// How far a container, group or revision is from its goal, in the
+/// original's order of severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GoalState {
+    /// Not applicable right now (recovering, stopped, or past the goal).
+    None,
+    Achieved,
+    Unachieved,
+    TimedOut,
+}
+
+/// What the runtime must do after a tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    /// A container failed: reboot into the same revision (no update running).
+    Reboot(String),
+    /// A container failed while an update is being tried.
+    Rollback(String),
+}
+
+/// Grace period between SIGTERM and SIGKILL when stopping a container.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The running revision's containers.
+#[derive(Debug)]
+pub struct Engine {
+    pub rev: String,
+    pub model: RevisionModel,
+    pub platforms: Vec<Platform>,
+    pub layout: Layout,
+    pub exe: PathBuf,
+    pub hierarchies: Vec<Hierarchy>,
+    /// True while an update is INPROGRESS or TESTING: failures roll back.
+    pub updating: bool,
+    pub stop_grace: Duration,
+}
+
+impl Engine {
+    pub fn new(rev: &str, model: RevisionModel, layout: Layout, exe: PathBuf) -> Engine {
+        let platforms = model.platforms.iter().cloned().map(Platform::new).collect();
+        Engine {
+            rev: rev.to_string(),
+            model,
+            platforms,
+            layout,
+            exe,
+            hierarchies: pv_container::cgroup::detect(),
+            updating: false,
+            stop_grace: STOP_GRACE,
+        }
+    }
+
+    /// A container's distance from its goal.
+    pub fn platform_goal(&self, p: &Platform, now: Instant) -> GoalState {
+        let goal = p.def.goal.status();
+        if p.status == goal {
+            GoalState::Achieved
+        } else if p.status < Status::Starting {
+            GoalState::Unachieved
+        } else if p.status > goal {
+            GoalState::None
+        } else if p.goal_deadline.is_some_and(|d| now >= d) {
+            GoalState::TimedOut
+        } else {
+            GoalState::Unachieved
+        }
+    }
+
+    /// A group's distance from its goal: the worst of its containers
+    /// (a group without containers has achieved it).
+    pub fn group_goal(&self, g: usize, now: Instant) -> GoalState {
+        self.platforms
+            .iter()
+            .filter(|p| p.def.group == g)
+            .map(|p| self.platform_goal(p, now))
+            .max()
+            .unwrap_or(GoalState::Achieved)
+    }
+
+    /// The revision's distance from its goal.
+    pub fn revision_goal(&self, now: Instant) -> GoalState {
+        (0..self.model.groups.len())
+            .map(|g| self.group_goal(g, now))
+            .max()
+            .unwrap_or(GoalState::Achieved)
+    }
+
+    /// A group's status: READY once every member reached its goal, else the
+    /// lowest status among the members that have not.
+    pub fn group_status(&self, g: usize, now: Instant) -> Status {
+        self.platforms
+            .iter()
+            .filter(|p| p.def.group == g && self.platform_goal(p, now) != GoalState::Achieved)
+            .map(|p| p.status)
+            .min()
+            .unwrap_or(Status::Ready)
+    }
+
+    /// The revision's status: the lowest group status.
+    pub fn revision_status(&self, now: Instant) -> Status {
+        (0..self.model.groups.len())
+            .map(|g| self.group_status(g, now))
+            .min()
+            .unwrap_or(Status::Ready)
+    }
+
+    /// True if containers of group `g` may start: no earlier group is
+    /// still on its way to its goal (a timed-out group lets the next go).
+    fn gate_open(&self, g: usize, now: Instant) -> bool {
+        (0..g).all(|h| self.group_goal(h, now) != GoalState::Unachieved)
+    }
+
+    fn fail(&self, msg: String) -> Verdict {
+        error!("{msg}");
+        if self.updating {
+            Verdict::Rollback(msg)
+        } else {
+            Verdict::Reboot(msg)
+        }
+    }
+
+    /// Advance every container once.
+    pub fn tick(&mut self) -> Verdict {
+        let now = Instant::now();
+        for i in 0..self.platforms.len() {
+            let v = self.tick_one(i, now);
+            if v != Verdict::Continue {
+                return v;
+            }
+        }
+        for p in &mut self.platforms {
+            if p.goal_reached_at.is_none() && p.status == p.def.goal.status() {
+                p.goal_reached_at = Some(now);
+                info!(
+                    "container {}: status goal {} reached",
+                    p.def.name,
+                    p.def.goal.as_str()
+                );
+            }
+        }
+        Verdict::Continue
+    }
+
+    fn tick_one(&mut self, i: usize, now: Instant) -> Verdict {
+        let g = self.platforms[i].def.group;
+        match self.platforms[i].status {
+            Status::Recovering => {
+                if self.platforms[i].recover_at.is_some_and(|t| now >= t) {
+                    self.platforms[i].status = Status::Installed;
+                    self.platforms[i].recover_at = None;
+                    return self.tick_one(i, now);
+                }
+            }
+            Status::Installed | Status::Blocked => {
+                if !self.gate_open(g, now) {
+                    self.platforms[i].status = Status::Blocked;
+                    return Verdict::Continue;
+                }
+                let timeout = self.model.groups[g].timeout;
+                let (layout, rev) = (self.layout.clone(), self.rev.clone());
+                if let Err(e) = self.platforms[i].mount(&layout, &rev) {
+                    self.platforms[i].status = Status::Stopped;
+                    return self.fail(format!(
+                        "container {}: could not mount its volumes: {e}",
+                        self.platforms[i].name()
+                    ));
+                }
+                if self.platforms[i].def.goal == Goal::Mounted {
+                    self.platforms[i].status = Status::Mounted;
+                    self.platforms[i].goal_deadline = Some(now + timeout);
+                    return Verdict::Continue;
+                }
+                let ctx = StartCtx {
+                    layout: &layout,
+                    rev: &rev,
+                    group: &self.model.groups[g].name.clone(),
+                    exe: &self.exe.clone(),
+                    hierarchies: &self.hierarchies.clone(),
+                };
+                let p = &mut self.platforms[i];
+                p.goal_deadline = Some(now + timeout);
+                if let Err(e) = p.start(&ctx) {
+                    p.status = Status::Stopped;
+                    p.unmount(&layout);
+                    return self.fail(format!(
+                        "container {}: could not be started: {e}",
+                        self.platforms[i].name()
+                    ));
+                }
+            }
+            Status::Started | Status::Ready | Status::Starting => {
+                if let Some(code) = self.platforms[i].poll_exit() {
+                    return self.on_exit(i, code, now);
+                }
+            }
+            _ => {}
+        }
+        Verdict::Continue
+    }
+
+    /// A container's init exited without being asked to.
+    fn on_exit(&mut self, i: usize, code: i32, now: Instant) -> Verdict {
+        let layout = self.layout.clone();
+        let updating = self.updating;
+        let p = &mut self.platforms[i];
+        let name = p.def.name.clone();
+        warn!("container {name}: exited with code {code}");
+        p.status = Status::Stopped;
+        p.unmount(&layout);
+        if p.user_stopped {
+            return Verdict::Continue;
+        }
+        let Some(ar) = p.def.auto_recovery.clone() else {
+            return self.fail(format!("container {name} exited with code {code}"));
+        };
+        match ar.policy {
+            RecoveryPolicy::No => {
+                return self.fail(format!("container {name} exited with code {code}"))
+            }
+            RecoveryPolicy::OnFailure if code == 0 => {
+                info!("container {name}: exited cleanly, on-failure policy leaves it stopped");
+                return Verdict::Continue;
+            }
+            _ => {}
+        }
+        if !ar.reset_window.is_zero()
+            && p.last_start
+                .is_some_and(|t| now.duration_since(t) > ar.reset_window)
+        {
+            p.retries = 0;
+        }
+        if ar.max_retries > 0 && p.retries >= ar.max_retries {
+            if updating {
+                return self.fail(format!(
+                    "container {name}: max_retries ({}) exhausted while testing an update",
+                    ar.max_retries
+                ));
+            }
+            return match ar.backoff_policy {
+                BackoffPolicy::Reboot => self.fail(format!(
+                    "container {name}: max_retries ({}) exhausted",
+                    ar.max_retries
+                )),
+                BackoffPolicy::Never => {
+                    warn!("container {name}: max_retries exhausted, left stopped (backoff_policy never)");
+                    p.recovery_failed = true;
+                    Verdict::Continue
+                }
+                BackoffPolicy::Wait(d) => {
+                    warn!(
+                        "container {name}: max_retries exhausted, new cycle in {}s",
+                        d.as_secs()
+                    );
+                    p.retries = 0;
+                    p.status = Status::Recovering;
+                    p.recover_at = Some(now + d);
+                    Verdict::Continue
+                }
+            };
+        }
+        p.retries += 1;
+        let delay = ar.delay_for(p.retries);
+        info!(
+            "container {name}: restart {} in {}s",
+            p.retries,
+            delay.as_secs()
+        );
+        if delay.is_zero() {
+            p.status = Status::Installed;
+        } else {
+            p.status = Status::Recovering;
+            p.recover_at = Some(now + delay);
+        }
+        Verdict::Continue
+    }
+
+    /// Stop every container (last group first) and unmount its volumes.
+    pub fn stop_all(&mut self) {
+        let layout = self.layout.clone();
+        let grace = self.stop_grace;
+        for p in self.platforms.iter_mut().rev() {
+            if p.is_running() {
+                p.stop(grace);
+            }
+            if p.mounted {
+                p.unmount(&layout);
+            }
+            p.status = Status::Stopped;
+        }
+        let _ = std::fs::remove_dir_all(layout.configs());
+    }
+
+    /// Mark a container READY (the `ready` signal); only if its goal is READY.
+    pub fn signal_ready(&mut self, name: &str) -> bool {
+        match self.platforms.iter_mut().find(|p| p.def.name == name) {
+            Some(p) if p.def.goal == Goal::Ready && p.status == Status::Started => {
+                p.status = Status::Ready;
+                true
+            }
+            _ => false,
+        }
+    }
+}

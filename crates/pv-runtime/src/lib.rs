@@ -1,0 +1,25 @@
+//! The Pantavisor runtime: one program that boots a revision of containers
+//! and supervises it, on an ordinary Linux host (appengine mode) and, with
+//! its init duties added, as PID 1.
+//!
+//! * [`layout`]: the storage and run directories.
+//! * [`factory`] / [`trail`]: revision 0 from a pvr checkout or an export;
+//!   installing any revision as `trails/<rev>/` atomically.
+//! * [`model`]: a state's containers and groups.
+//! * [`verify`]: checks before a revision runs (state, objects, signatures).
+//! * [`platform`] / [`engine`]: containers, status goals, group gating,
+//!   auto-recovery.
+//! * [`daemon`]: the main loop, signals and shutdown.
+
+pub mod daemon;
+pub mod engine;
+mod error;
+pub mod factory;
+pub mod layout;
+pub mod model;
+pub mod platform;
+pub mod progress;
+pub mod trail;
+pub mod verify;
+
+pub use error::{Error, Result};
