@@ -49,10 +49,18 @@ fn main() {
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("PV_TRACE").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        // everything also goes to the log server (pantavisor.log) once it runs
+        .with(pv_runtime::logging::LogServerLayer)
         .init();
     match run(cli) {
         Ok(code) => std::process::exit(code),

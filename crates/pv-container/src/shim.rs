@@ -3,13 +3,14 @@
 //! [`stage2`] for `__container-init`.
 //!
 //! Stage 1 (the container's supervisor, in the host PID namespace): joins
-//! the cgroup, unshares mount/UTS/PID/cgroup (and IPC/net when asked)
-//! namespaces, makes mounts private, starts stage 2 (which becomes PID 1
-//! of the new PID namespace), records its PID and exits with its status.
+//! the cgroup, unshares UTS/PID/cgroup (and IPC/net when asked)
+//! namespaces, starts stage 2 (which becomes PID 1 of the new PID
+//! namespace), records its PID and exits with its status.
 //!
-//! Stage 2: assembles the root filesystem, mounts /proc, /sys, /dev and
-//! the volumes, pivots into the root, sets the hostname and executes the
-//! container's init in place.
+//! Stage 2: unshares its own mount namespace (so that its pivot_root
+//! cannot move stage 1's root), assembles the root filesystem, mounts
+//! /proc, /sys, /dev and the volumes, pivots into the root, sets the
+//! hostname and executes the container's init in place.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -44,7 +45,9 @@ fn run_stage1(spec_path: &Path) -> Result<i32> {
     if let Some(cg) = &spec.cgroup {
         cg.add_process(std::process::id() as i32)?;
     }
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
+    // the mount namespace is made by stage 2: its pivot_root must not move
+    // this process's root (it still writes the pid file on the host)
+    let mut flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
     if spec.cgroup.is_some() {
         flags |= CloneFlags::CLONE_NEWCGROUP;
     }
@@ -55,7 +58,6 @@ fn run_stage1(spec_path: &Path) -> Result<i32> {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     unshare(flags).map_err(|e| Error::sys("unshare namespaces for", &spec.rootfs, e))?;
-    make_rprivate()?;
     let exe =
         std::env::current_exe().map_err(|e| pv_fs::FsError::new("locate", "/proc/self/exe", e))?;
     let mut child = Command::new(exe)
@@ -90,6 +92,9 @@ pub fn stage2(spec_path: &Path) -> i32 {
 enum Never {}
 
 fn run_stage2(spec: &ContainerSpec) -> Result<Never> {
+    unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Error::sys("unshare mount namespace for", &spec.rootfs, e))?;
+    make_rprivate()?;
     let root = &spec.rootfs;
     ensure_target(root, false)?;
     mount_root(spec)?;

@@ -165,7 +165,26 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
         progress::write(&layout, "0", &Progress::new("DONE", "Factory revision"))?;
         progress::mark_done(&layout, "0")?;
     }
+    let log_server = match pv_logs::LogServer::start_with_resolver(
+        crate::logging::log_config(&cfg, &layout, &rev),
+        std::sync::Arc::new(pv_logs::CgroupResolver::new(true)),
+    ) {
+        Ok(s) => {
+            crate::logging::set_handle(Some(s.handle()));
+            Some(s)
+        }
+        Err(e) => {
+            warn!("log server not started: {e}");
+            None
+        }
+    };
+    let mut meta = Metadata::open(&layout)?;
+    meta.boot(&layout, &rev);
     let mut engine = Engine::new(&rev, model, layout.clone(), opts.exe.clone());
+    engine.logs = log_server.as_ref().map(|s| s.handle());
+    for p in &engine.platforms {
+        meta.container_views(p.name());
+    }
     info!(
         "revision {rev}: {} containers in {} groups",
         engine.platforms.len(),
@@ -204,6 +223,7 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
         let status = engine.revision_status(Instant::now());
         if last_status != Some(status) {
             info!("revision {rev}: status {}", status.as_str());
+            meta.set_device(pv_metadata::keys::STATUS, status.as_str());
             last_status = Some(status);
         }
         std::thread::sleep(opts.tick);
@@ -212,6 +232,10 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
     engine.stop_all();
     let _ = pv_container::volumes::unmount_all(&layout.voldir);
     info!("shutdown complete");
+    crate::logging::set_handle(None);
+    if let Some(s) = log_server {
+        let _ = s.stop();
+    }
     Ok(code)
 }
 
@@ -221,5 +245,60 @@ fn wait_for_stop(stop: &Stop, tick: Duration) -> i32 {
             return c;
         }
         std::thread::sleep(tick);
+    }
+}
+
+/// Device and user metadata of the running device.
+struct Metadata {
+    device: Option<pv_metadata::MetaStore>,
+    user: Option<pv_metadata::MetaStore>,
+}
+
+impl Metadata {
+    fn open(layout: &Layout) -> Result<Metadata> {
+        let open = |kind: pv_metadata::MetaKind| {
+            pv_metadata::MetaStore::open(
+                kind,
+                kind.default_storage_dir(&layout.storage, true),
+                &layout.rundir,
+            )
+            .map_err(|e| warn!("{kind:?} metadata unavailable: {e}"))
+            .ok()
+        };
+        Ok(Metadata {
+            device: open(pv_metadata::MetaKind::Device),
+            user: open(pv_metadata::MetaKind::User),
+        })
+    }
+
+    /// The keys the runtime publishes at boot.
+    fn boot(&mut self, layout: &Layout, rev: &str) {
+        let host = pv_metadata::HostMeta {
+            version: env!("CARGO_PKG_VERSION"),
+            storage_path: &layout.storage,
+            gc_reserved_percent: 5,
+        };
+        for (k, v) in pv_metadata::host_device_meta(&host) {
+            self.set_device(k, &v);
+        }
+        self.set_device(pv_metadata::keys::REVISION, rev);
+        self.set_device(pv_metadata::keys::MODE, "local");
+    }
+
+    fn set_device(&mut self, key: &str, value: &str) {
+        if let Some(d) = &mut self.device {
+            if let Err(e) = d.set(key, value) {
+                warn!("device metadata {key}: {e}");
+            }
+        }
+    }
+
+    /// The per-container views non-mgmt containers see.
+    fn container_views(&self, name: &str) {
+        for s in [&self.device, &self.user].into_iter().flatten() {
+            if let Err(e) = s.ensure_container_view(name) {
+                warn!("metadata view of {name}: {e}");
+            }
+        }
     }
 }

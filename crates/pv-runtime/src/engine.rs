@@ -47,6 +47,8 @@ pub struct Engine {
     /// True while an update is INPROGRESS or TESTING: failures roll back.
     pub updating: bool,
     pub stop_grace: Duration,
+    /// The log server, for container consoles.
+    pub logs: Option<pv_logs::LogHandle>,
 }
 
 impl Engine {
@@ -61,6 +63,7 @@ impl Engine {
             hierarchies: pv_container::cgroup::detect(),
             updating: false,
             stop_grace: STOP_GRACE,
+            logs: None,
         }
     }
 
@@ -184,12 +187,14 @@ impl Engine {
                     self.platforms[i].goal_deadline = Some(now + timeout);
                     return Verdict::Continue;
                 }
+                let logs = self.logs.clone();
                 let ctx = StartCtx {
                     layout: &layout,
                     rev: &rev,
                     group: &self.model.groups[g].name.clone(),
                     exe: &self.exe.clone(),
                     hierarchies: &self.hierarchies.clone(),
+                    logs: logs.as_ref(),
                 };
                 let p = &mut self.platforms[i];
                 p.goal_deadline = Some(now + timeout);
@@ -291,10 +296,22 @@ impl Engine {
     /// Stop every container (last group first) and unmount its volumes.
     pub fn stop_all(&mut self) {
         let layout = self.layout.clone();
-        let grace = self.stop_grace;
+        // all at once: SIGTERM to every init, one shared grace period
+        for p in self.platforms.iter().rev() {
+            p.request_stop();
+        }
+        let deadline = Instant::now() + self.stop_grace;
+        while Instant::now() < deadline
+            && self
+                .platforms
+                .iter_mut()
+                .any(|p| p.is_running() && !p.has_exited())
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         for p in self.platforms.iter_mut().rev() {
             if p.is_running() {
-                p.stop(grace);
+                p.stop(Duration::ZERO);
             }
             if p.mounted {
                 p.unmount(&layout);

@@ -16,6 +16,7 @@ pub mod engine;
 mod error;
 pub mod factory;
 pub mod layout;
+pub mod logging;
 pub mod model;
 pub mod platform;
 pub mod progress;

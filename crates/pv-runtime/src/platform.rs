@@ -26,6 +26,8 @@ pub struct StartCtx<'a> {
     /// The binary that implements the shim subcommands.
     pub exe: &'a Path,
     pub hierarchies: &'a [Hierarchy],
+    /// Where container consoles go (a copy thread into the log file when `None`).
+    pub logs: Option<&'a pv_logs::LogHandle>,
 }
 
 /// The cgroup directory containers live in (`<hierarchy>/pantavisor/<name>`).
@@ -147,10 +149,20 @@ impl Platform {
 
     /// Unmount all volumes of the container.
     pub fn unmount(&mut self, layout: &Layout) {
-        if let Err(e) = volumes::unmount_all(&self.voldir(layout)) {
+        let vd = self.voldir(layout);
+        if let Err(e) = volumes::unmount_all(&vd) {
             warn!("container {}: unmount volumes: {e}", self.def.name);
         }
-        let _ = fs::remove_dir_all(self.voldir(layout));
+        // never recurse into something still mounted (a permanent volume!)
+        if pv_container::mounts::mounts_under(&vd).is_empty() {
+            let _ = fs::remove_dir_all(&vd);
+        } else {
+            warn!(
+                "container {}: volumes still mounted under {}",
+                self.def.name,
+                vd.display()
+            );
+        }
         self.mounted = false;
     }
 
@@ -295,6 +307,21 @@ impl Platform {
     /// True while the init process runs.
     pub fn is_running(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// Ask the init to stop (SIGTERM) without waiting.
+    pub fn request_stop(&self) {
+        if let Some(r) = &self.running {
+            r.signal(nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+
+    /// True once a running container's init has exited (it is then reaped
+    /// by the next `stop`).
+    pub fn has_exited(&mut self) -> bool {
+        self.running
+            .as_mut()
+            .is_some_and(|r| r.try_exit().is_some())
     }
 
     /// Stop the init (SIGTERM, then SIGKILL after `grace`).

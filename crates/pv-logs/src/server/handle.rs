@@ -118,3 +118,9 @@ impl LogHandle {
         self.shared.running.load(Ordering::SeqCst)
     }
 }
+
+impl std::fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogHandle").finish_non_exhaustive()
+    }
+}

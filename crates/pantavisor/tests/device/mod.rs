@@ -1,0 +1,272 @@
+#![allow(dead_code)]
+//! A test device: a pvr checkout built from busybox-static with pv-app,
+//! and a `pantavisor` process running it in appengine mode.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn can_run() -> bool {
+    let ok = nix::unistd::geteuid().is_root()
+        && Path::new("/bin/busybox").exists()
+        && Command::new("mksquashfs").arg("-version").output().is_ok();
+    if !ok {
+        eprintln!("skipping: needs root, busybox-static and squashfs-tools");
+    }
+    ok
+}
+
+/// A busybox rootfs directory.
+pub fn rootfs(dir: &Path) -> PathBuf {
+    let r = dir.join("rootfs");
+    std::fs::create_dir_all(r.join("bin")).unwrap();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+    for a in [
+        "sh", "cat", "echo", "touch", "hostname", "ls", "sleep", "grep", "date", "mkdir", "test",
+        "[",
+    ] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(r.join("etc/motd"), "from the image\n").unwrap();
+    r
+}
+
+/// A container to add to the checkout.
+pub struct App<'a> {
+    pub name: &'a str,
+    pub group: &'a str,
+    pub script: &'a str,
+    pub args: Vec<String>,
+    pub volumes: Vec<String>,
+    pub status_goal: Option<&'a str>,
+}
+
+impl<'a> App<'a> {
+    pub fn new(name: &'a str, group: &'a str, script: &'a str) -> Self {
+        App {
+            name,
+            group,
+            script,
+            args: vec![],
+            volumes: vec![],
+            status_goal: None,
+        }
+    }
+}
+
+/// Build a committed checkout with these containers; `edit` may change
+/// the working tree before the commit.
+pub fn checkout(dir: &Path, apps: &[App<'_>], edit: impl FnOnce(&Path)) -> PathBuf {
+    let rootfs = rootfs(dir);
+    let repo_dir = dir.join("device");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    let cfg = dir.join("pvr-config");
+    let repo = pvr_core::Repo::init(&repo_dir, &cfg, None, None).unwrap();
+    let pristine = repo.pristine().unwrap();
+    for a in apps {
+        let cj = dir.join(format!("{}.json", a.name));
+        let cmd = serde_json::json!({"Cmd": ["/bin/sh", "-c", a.script], "Env": ["PATH=/bin"]});
+        std::fs::write(&cj, cmd.to_string()).unwrap();
+        let cache = cfg.join("cache");
+        let env = pv_app::AppEnv {
+            checkout: &repo_dir,
+            pristine: &pristine,
+            cache_dir: &cache,
+            progress: &pv_app::NoProgress,
+        };
+        let opts = pv_app::AppAddOptions {
+            from: Some(rootfs.to_string_lossy().into_owned()),
+            source_type: Some("rootfs".parse().unwrap()),
+            group: Some(a.group.to_string()),
+            config_json: Some(cj),
+            args: a.args.clone(),
+            volumes: a.volumes.clone(),
+            status_goal: a.status_goal.map(String::from),
+            format_options: Some("-comp gzip".into()),
+            ..Default::default()
+        };
+        pv_app::app_add(&env, a.name, &opts).unwrap();
+    }
+    edit(&repo_dir);
+    let q = pvr_core::progress::Progress::quiet();
+    pvr_core::working::add(&repo, &[], false, &q).unwrap();
+    pvr_core::commit::commit(&repo, Some("test"), &mut std::io::sink(), &q).unwrap();
+    repo_dir
+}
+
+/// Edit a container's run.json in the working tree.
+pub fn edit_run_json(
+    repo: &Path,
+    name: &str,
+    f: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) {
+    let p = repo.join(name).join("run.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(v.as_object_mut().unwrap());
+    std::fs::write(&p, v.to_string()).unwrap();
+}
+
+/// A running `pantavisor`.
+pub struct Device {
+    pub child: Child,
+    pub log: Arc<Mutex<String>>,
+    pub storage: PathBuf,
+    pub run: PathBuf,
+}
+
+pub fn start(dir: &Path, factory: Option<&Path>) -> Device {
+    let storage = dir.join("storage");
+    let run = dir.join("run");
+    let conf = dir.join("pantavisor.config");
+    if !conf.exists() {
+        std::fs::write(&conf, "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\n").unwrap();
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pantavisor"));
+    cmd.arg("--storage")
+        .arg(&storage)
+        .arg("--run-dir")
+        .arg(&run)
+        .arg("--config")
+        .arg(&conf);
+    cmd.args(["--cmdline", "", "--tick-ms", "50"]);
+    if let Some(f) = factory {
+        cmd.arg("--factory").arg(f);
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .env("NO_COLOR", "1")
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let l2 = log.clone();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("  | {line}");
+            let mut g = l2.lock().unwrap();
+            g.push_str(&line);
+            g.push('\n');
+        }
+    });
+    Device {
+        child,
+        log,
+        storage,
+        run,
+    }
+}
+
+impl Device {
+    pub fn wait_log(&self, needle: &str, secs: u64) -> bool {
+        wait(secs, || self.log.lock().unwrap().contains(needle))
+    }
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log.lock().unwrap().matches(needle).count()
+    }
+    pub fn console(&self, rev: &str, name: &str) -> String {
+        std::fs::read_to_string(
+            self.storage
+                .join("logs")
+                .join(rev)
+                .join(name)
+                .join("lxc/console.log"),
+        )
+        .unwrap_or_default()
+    }
+    pub fn progress(&self, rev: &str) -> String {
+        std::fs::read_to_string(self.storage.join("trails").join(rev).join(".pv/progress"))
+            .unwrap_or_default()
+    }
+    pub fn devmeta(&self, key: &str) -> String {
+        std::fs::read_to_string(self.run.join("device-meta").join(key)).unwrap_or_default()
+    }
+    /// Send `sig` and wait for the exit code.
+    pub fn stop_with(mut self, sig: nix::sys::signal::Signal) -> i32 {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "pantavisor did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    /// SIGTERM (reboot) and wait.
+    pub fn stop(self) -> i32 {
+        self.stop_with(nix::sys::signal::Signal::SIGTERM)
+    }
+    pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let mut code = None;
+        wait(secs, || {
+            code = self
+                .child
+                .try_wait()
+                .unwrap()
+                .map(|s| s.code().unwrap_or(-1));
+            code.is_some()
+        });
+        code
+    }
+}
+
+pub fn wait(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// Mount points of this namespace under `dir`.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(dir.to_str().unwrap()))
+        .map(String::from)
+        .collect()
+}
+
+/// Loop devices backed by files under `dir`.
+pub fn loops_under(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir("/sys/block") else {
+        return 0;
+    };
+    rd.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("loop/backing_file")).ok())
+        .filter(|b| b.contains(dir.to_str().unwrap()))
+        .count()
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn processes_with(needle: &str) -> usize {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    rd.flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).contains(needle))
+        .count()
+}
+
+/// Everything of the device is gone: no mounts, loop devices or container processes.
+pub fn assert_clean(dir: &Path, marker: &str) {
+    assert!(
+        wait(5, || mounts_under(dir).is_empty()),
+        "mounts left: {:#?}",
+        mounts_under(dir)
+    );
+    assert!(wait(5, || loops_under(dir) == 0), "loop devices left");
+    assert!(
+        wait(5, || processes_with(marker) == 0),
+        "container processes left"
+    );
+}
