@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The main job (until the runtime lands): build a demo device state from a
-# real rootfs (Debian's busybox-static), commit it, sign it, export it and
-# deploy it as a device trail, all under ./demo/.
+# The main job: a local device. Builds a demo revision from a real rootfs
+# (Debian's busybox-static) with pvr -- two containers, one of them mgmt,
+# signed -- seeds a storage directory with it and runs `pantavisor` in
+# appengine mode in the foreground until Ctrl-C. Everything lives in ./demo/.
+# Needs root (containers are real: namespaces, loop devices, mounts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "run as root: containers need mounts and namespaces" >&2; exit 1; }
 bash scripts/deps.sh
-cargo build --release -q -p pvr
+cargo build --release -q -p pvr -p pantavisor
 PVR="$PWD/target/release/pvr"
+PV="$PWD/target/release/pantavisor"
 D="$PWD/demo"
+if grep -q " $D/" /proc/self/mountinfo; then
+  echo "something is still mounted under $D (is a device running?); not touching it" >&2
+  exit 1
+fi
 rm -rf "$D"; mkdir -p "$D"
 export PVR_CONFIG_DIR="$D/pvr-config"
 
@@ -35,10 +43,29 @@ openssl rsa -in "$D/signer.key" -pubout -out "$D/signer.pub" 2>/dev/null
 "$PVR" add . && "$PVR" commit -m "signed"
 "$PVR" sig --pubkey "$D/signer.pub" ls
 
-echo "== export and deploy as a device trail"
+echo "== export it"
 "$PVR" export "$D/demo.pvrexport.tgz"
-"$PVR" deploy "$D/storage/trails/0"
 "$PVR" log
 echo "state: $(sha256sum .pvr/json | cut -d' ' -f1)"
 echo "export: $D/demo.pvrexport.tgz ($(du -h "$D/demo.pvrexport.tgz" | cut -f1))"
-echo "trail:  $D/storage/trails/0"
+
+[ -z "${DEMO_STATE_ONLY:-}" ] || exit 0
+
+echo "== run the device (Ctrl-C powers it off)"
+mkdir -p "$D/trust" && cp "$D/signer.pub" "$D/trust/"
+cat > "$D/pantavisor.config" <<CONF
+PV_SECUREBOOT_MODE=lenient
+PV_SECUREBOOT_TRUSTSTORE=$D/trust
+PV_LOG_LEVEL=4
+CONF
+cd "$D"
+# exit 0 = reboot (start again with the same flags), 3 = power off
+while true; do
+  code=0
+  "$PV" --storage "$D/storage" --run-dir "$D/run" --config "$D/pantavisor.config" \
+    --factory "$D/demo.pvrexport.tgz" || code=$?
+  [ "$code" -eq 0 ] || break
+  echo "== reboot"
+  sleep 1
+done
+echo "== device stopped (exit $code); storage in $D/storage, logs in $D/storage/logs"
