@@ -32,6 +32,27 @@ pub enum Verdict {
     Rollback(String),
 }
 
+/// A lifecycle request of the control API (spec §5.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Stop,
+    Start,
+    Restart,
+}
+
+/// Why a lifecycle request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("container {0} not found")]
+    NotFound(String),
+    /// `restart_policy: system` containers change only with the system (403).
+    #[error("container {0} has restart policy system")]
+    SystemPolicy(String),
+    /// Not possible in the current status (400).
+    #[error("container {0} cannot do that while {1}")]
+    BadState(String, &'static str),
+}
+
 /// Grace period between SIGTERM and SIGKILL when stopping a container.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -212,6 +233,23 @@ impl Engine {
                     return self.on_exit(i, code, now);
                 }
             }
+            Status::Stopping => {
+                let layout = self.layout.clone();
+                let p = &mut self.platforms[i];
+                if p.has_exited() || p.stop_deadline.is_some_and(|d| now >= d) {
+                    p.stop(Duration::ZERO);
+                    p.unmount(&layout);
+                    p.stop_deadline = None;
+                    p.status = Status::Stopped;
+                    if std::mem::take(&mut p.restart_after_stop) {
+                        reset_for_start(p);
+                        info!("container {}: restarting", p.def.name);
+                    } else {
+                        p.user_stopped = true;
+                        info!("container {}: stopped on request", p.def.name);
+                    }
+                }
+            }
             _ => {}
         }
         Verdict::Continue
@@ -321,6 +359,46 @@ impl Engine {
         let _ = std::fs::remove_dir_all(layout.configs());
     }
 
+    /// Stop, start or restart a `container`-policy container (spec §5.10).
+    /// Stops are lenient: SIGTERM now, SIGKILL after the grace period, volumes
+    /// unmounted once STOPPED; a user-stopped container is never recovered.
+    pub fn container_action(&mut self, name: &str, action: Action) -> Result<(), ActionError> {
+        let grace = self.stop_grace;
+        let p = self
+            .platforms
+            .iter_mut()
+            .find(|p| p.def.name == name)
+            .ok_or_else(|| ActionError::NotFound(name.into()))?;
+        if p.def.restart_policy == crate::model::RestartPolicy::System {
+            return Err(ActionError::SystemPolicy(name.into()));
+        }
+        let running = matches!(p.status, Status::Starting | Status::Started | Status::Ready);
+        let begin_stop = |p: &mut Platform| {
+            p.request_stop();
+            p.status = Status::Stopping;
+            p.stop_deadline = Some(Instant::now() + grace);
+        };
+        match (action, p.status) {
+            (Action::Stop, _) if running => begin_stop(p),
+            (Action::Stop, Status::Stopped | Status::Recovering) => {
+                p.user_stopped = true;
+                p.status = Status::Stopped;
+                p.recover_at = None;
+            }
+            (Action::Stop, Status::Stopping) => p.restart_after_stop = false,
+            (Action::Start, Status::Stopped | Status::Recovering)
+            | (Action::Restart, Status::Stopped | Status::Recovering) => reset_for_start(p),
+            (Action::Start, Status::Stopping) => p.restart_after_stop = true,
+            (Action::Start, _) if running => {}
+            (Action::Restart, _) if running => {
+                begin_stop(p);
+                p.restart_after_stop = true;
+            }
+            (_, s) => return Err(ActionError::BadState(name.into(), s.as_str())),
+        }
+        Ok(())
+    }
+
     /// Mark a container READY (the `ready` signal); only if its goal is READY.
     pub fn signal_ready(&mut self, name: &str) -> bool {
         match self.platforms.iter_mut().find(|p| p.def.name == name) {
@@ -331,4 +409,13 @@ impl Engine {
             _ => false,
         }
     }
+}
+
+/// Clear the stop and recovery state so the next tick starts the container.
+fn reset_for_start(p: &mut Platform) {
+    p.user_stopped = false;
+    p.recovery_failed = false;
+    p.retries = 0;
+    p.recover_at = None;
+    p.status = Status::Installed;
 }

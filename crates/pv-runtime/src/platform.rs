@@ -51,6 +51,10 @@ pub struct Platform {
     pub goal_reached_at: Option<Instant>,
     pub mounted: bool,
     pub last_exit: Option<i32>,
+    /// While STOPPING on request: when to give up waiting and SIGKILL.
+    pub stop_deadline: Option<Instant>,
+    /// Start again once stopped (an API restart, or a start while stopping).
+    pub restart_after_stop: bool,
 }
 
 impl Platform {
@@ -69,6 +73,8 @@ impl Platform {
             goal_reached_at: None,
             mounted: false,
             last_exit: None,
+            stop_deadline: None,
+            restart_after_stop: false,
         }
     }
 
