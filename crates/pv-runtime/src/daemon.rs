@@ -121,7 +121,7 @@ fn load_revision(layout: &Layout, cfg: &Config, rev: &str) -> Result<model::Revi
 
 /// Run the daemon until it must reboot or power off; returns the exit code.
 pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
-    let cfg = load_config(opts)?;
+    let mut cfg = load_config(opts)?;
     let layout = Layout::new(&opts.storage, &opts.rundir);
     layout.create()?;
     trail::clean_temp(&layout);
@@ -130,6 +130,18 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
     if n > 0 {
         info!("removed {n} unfinished object writes");
     }
+    // appengine runs on somebody's host: its watchdog is ours only if asked for
+    let wdt_mode = if cfg.modified(Key::PvWdtMode) == pv_config::Level::Default {
+        pv_config::WdtMode::Disabled
+    } else {
+        cfg.wdt_mode()
+    };
+    let mut wdt = crate::watchdog::Watchdog::new(
+        wdt_mode,
+        cfg.get_duration(Key::PvWdtTimeout),
+        "/dev/watchdog",
+    );
+    wdt.on_start();
     let env = boot_env(&cfg, &opts.storage);
     if factory::is_empty(&layout) {
         let Some(f) = &opts.factory else {
@@ -180,6 +192,7 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
     };
     let mut meta = Metadata::open(&layout)?;
     meta.boot(&layout, &rev);
+    apply_revision_config(&mut cfg, &layout, &rev, &meta);
     let mut engine = Engine::new(&rev, model, layout.clone(), opts.exe.clone());
     engine.logs = log_server.as_ref().map(|s| s.handle());
     for p in &engine.platforms {
@@ -203,6 +216,7 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
             );
             break code;
         }
+        wdt.kick();
         match engine.tick() {
             Verdict::Continue => {}
             Verdict::Reboot(msg) => {
@@ -222,12 +236,16 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
         }
         let status = engine.revision_status(Instant::now());
         if last_status != Some(status) {
+            if status == crate::model::Status::Ready {
+                wdt.on_running();
+            }
             info!("revision {rev}: status {}", status.as_str());
             meta.set_device(pv_metadata::keys::STATUS, status.as_str());
             last_status = Some(status);
         }
         std::thread::sleep(opts.tick);
     };
+    wdt.on_shutdown(code == EXIT_REBOOT);
     info!("stopping containers");
     engine.stop_all();
     let _ = pv_container::volumes::unmount_all(&layout.voldir);
@@ -300,5 +318,28 @@ impl Metadata {
                 warn!("metadata view of {name}: {e}");
             }
         }
+    }
+}
+
+/// The configuration levels that come with a running revision: the OEM
+/// config it ships (`PV_OEM_NAME`) and `PV_*` keys in user metadata.
+fn apply_revision_config(cfg: &mut Config, layout: &Layout, rev: &str, meta: &Metadata) {
+    if let Some(p) = cfg.oem_config_path(&layout.storage, rev) {
+        if p.exists() {
+            match cfg.load_oem(&p) {
+                Ok(()) => info!("OEM configuration {} loaded", p.display()),
+                Err(e) => warn!("OEM configuration {}: {e}", p.display()),
+            }
+        }
+    }
+    if let Some(user) = &meta.user {
+        for (k, v) in user.iter() {
+            if pv_config::Key::from_name(k).is_some() && cfg.set_metadata(k, v) {
+                info!("configuration {k} set from user metadata");
+            }
+        }
+    }
+    for w in cfg.take_warnings() {
+        warn!("config: {w}");
     }
 }

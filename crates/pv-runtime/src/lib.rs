@@ -22,5 +22,6 @@ pub mod platform;
 pub mod progress;
 pub mod trail;
 pub mod verify;
+pub mod watchdog;
 
 pub use error::{Error, Result};
