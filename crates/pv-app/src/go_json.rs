@@ -92,24 +92,9 @@ impl Writer<'_> {
     }
 }
 
-/// A Go `encoding/json` string (HTML-safe escaping, as Go before 1.22).
+/// A Go `encoding/json` string (see [`pv_json::pretty::write_go_string`]).
 pub fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    pv_json::pretty::write_go_string(out, s)
 }
 
 #[cfg(test)]

@@ -355,6 +355,9 @@ mod arg_tests {
     fn array_args_are_json() {
         assert_eq!(super::arg_value(r#"["mgmt"]"#), serde_json::json!(["mgmt"]));
         assert_eq!(super::arg_value("plain"), serde_json::json!("plain"));
-        assert_eq!(super::arg_value("[not json"), serde_json::json!("[not json"));
+        assert_eq!(
+            super::arg_value("[not json"),
+            serde_json::json!("[not json")
+        );
     }
 }

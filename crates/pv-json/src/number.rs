@@ -27,7 +27,13 @@ fn decompose(lit: &str) -> Decimal {
     };
     let (mantissa, exp) = match rest.find(['e', 'E']) {
         // saturate: exponents beyond any real value stay bounded
-        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().unwrap_or(i64::MAX / 4).clamp(-MAX_EXP, MAX_EXP)),
+        Some(i) => (
+            &rest[..i],
+            rest[i + 1..]
+                .parse::<i64>()
+                .unwrap_or(i64::MAX / 4)
+                .clamp(-MAX_EXP, MAX_EXP),
+        ),
         None => (rest, 0),
     };
     let (int_part, frac_part) = match mantissa.find('.') {

@@ -111,7 +111,9 @@ fn write_string(out: &mut String, s: &str, strings: Strings) {
     }
 }
 
-fn write_go_string(out: &mut String, s: &str) {
+/// A JSON string as Go's `encoding/json` writes it: `<`, `>`, `&`, U+2028, U+2029
+/// and control characters escaped (lowercase `\u00xx`, `\b \t \n \f \r`).
+pub fn write_go_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -6,7 +6,8 @@ use pv_json::{merge_patch, parse, to_canonical_string, values_equal, Value};
 fn number() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),
-        (any::<i32>(), 0u32..6, -30i32..30).prop_map(|(m, f, e)| format!("{m}.{}e{e}", "5".repeat(f as usize + 1))),
+        (any::<i32>(), 0u32..6, -30i32..30)
+            .prop_map(|(m, f, e)| format!("{m}.{}e{e}", "5".repeat(f as usize + 1))),
         "[1-9][0-9]{0,30}",
     ]
 }
@@ -16,7 +17,11 @@ fn json(allow_null: bool) -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         number().prop_map(|n| parse(n.as_bytes()).unwrap()),
         "[a-z<>&/\\\\\"\u{1}\u{e9}\u{20ac} ]{0,8}".prop_map(Value::String),
-        Just(if allow_null { Value::Null } else { Value::Bool(false) }),
+        Just(if allow_null {
+            Value::Null
+        } else {
+            Value::Bool(false)
+        }),
     ];
     leaf.prop_recursive(4, 40, 6, |inner| {
         prop_oneof![
@@ -28,7 +33,8 @@ fn json(allow_null: bool) -> impl Strategy<Value = Value> {
 }
 
 fn object(allow_null: bool) -> impl Strategy<Value = serde_json::Map<String, Value>> {
-    prop::collection::btree_map("[a-z/]{1,6}", json(allow_null), 0..6).prop_map(|m| m.into_iter().collect())
+    prop::collection::btree_map("[a-z/]{1,6}", json(allow_null), 0..6)
+        .prop_map(|m| m.into_iter().collect())
 }
 
 proptest! {

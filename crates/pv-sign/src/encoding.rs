@@ -39,25 +39,9 @@ pub fn b64std_decode(s: &str) -> Option<Vec<u8>> {
     STD_LENIENT.decode(s.as_bytes()).ok()
 }
 
-/// A JSON string the way Go's `encoding/json` writes it: `<`, `>`, `&`,
-/// U+2028 and U+2029 escaped as `\u00xx`, other non-ASCII literal.
+/// A Go `encoding/json` string (see [`pv_json::pretty::write_go_string`]).
 pub fn write_go_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    pv_json::pretty::write_go_string(out, s)
 }
 
 /// Compact Go `encoding/json` text of a value (object members in the map's
