@@ -86,11 +86,17 @@ impl AtomicFile {
 
     /// fsync the data, rename over the target, fsync the directory.
     pub fn commit(mut self) -> Result<(), FsError> {
+        let label = crate::fault::label(&self.target);
         let file = self.file.take().expect("file present until commit");
+        crate::fault::point(&format!("write:{label}:before-sync"));
         file.sync_all().at("fsync", &self.tmp)?;
         drop(file);
+        crate::fault::point(&format!("write:{label}:before-rename"));
         fs::rename(&self.tmp, &self.target).at("rename into", &self.target)?;
-        fsync_dir(parent_of(&self.target))
+        crate::fault::point(&format!("write:{label}:before-dir-sync"));
+        fsync_dir(parent_of(&self.target))?;
+        crate::fault::point(&format!("write:{label}:done"));
+        Ok(())
     }
 
     /// Like [`AtomicFile::commit`] but leaves the directory fsync to the
@@ -115,6 +121,7 @@ pub struct PendingRename {
 impl PendingRename {
     /// Move the temp file to its target (no fsync: see [`syncfs`]).
     pub fn rename(mut self) -> Result<(), FsError> {
+        crate::fault::point(&format!("rename:{}", crate::fault::label(&self.target)));
         let tmp = std::mem::take(&mut self.tmp);
         fs::rename(&tmp, &self.target).at("rename into", &self.target)
     }
@@ -148,6 +155,7 @@ impl Drop for PendingRename {
 
 /// Flush every dirty page of the filesystem that holds `path`.
 pub fn syncfs(path: &Path) -> Result<(), FsError> {
+    crate::fault::point("syncfs");
     let f = File::open(path).at("open", path)?;
     rustix::fs::syncfs(&f).map_err(|e| FsError::new("syncfs", path, e.into()))
 }
@@ -218,6 +226,7 @@ fn copy_stream(
 
 /// Rename `from` to `to` and fsync the directories involved.
 pub fn rename_durable(from: &Path, to: &Path) -> Result<(), FsError> {
+    crate::fault::point(&format!("rename:{}", crate::fault::label(to)));
     fs::rename(from, to).at("rename into", to)?;
     fsync_dir(parent_of(to))?;
     if parent_of(from) != parent_of(to) {

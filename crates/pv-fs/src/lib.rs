@@ -11,6 +11,7 @@
 
 mod atomic;
 mod error;
+pub mod fault;
 mod paths;
 
 pub use atomic::{

@@ -359,6 +359,68 @@ impl Engine {
         let _ = std::fs::remove_dir_all(layout.configs());
     }
 
+    /// A non-reboot switch to revision `rev` (spec §4.6): the containers in
+    /// `restart` and those the new revision drops are stopped and unmounted;
+    /// the others keep running (same PIDs); changed and new ones start on
+    /// the next ticks in group order.
+    pub fn switch_to(
+        &mut self,
+        rev: &str,
+        model: RevisionModel,
+        restart: &std::collections::BTreeSet<String>,
+    ) {
+        let layout = self.layout.clone();
+        let keep: std::collections::BTreeSet<&str> =
+            model.platforms.iter().map(|p| p.name.as_str()).collect();
+        let going: Vec<usize> = (0..self.platforms.len())
+            .filter(|&i| {
+                restart.contains(self.platforms[i].name())
+                    || !keep.contains(self.platforms[i].name())
+            })
+            .collect();
+        for &i in &going {
+            self.platforms[i].request_stop();
+        }
+        let deadline = Instant::now() + self.stop_grace;
+        while Instant::now() < deadline
+            && going
+                .iter()
+                .any(|&i| self.platforms[i].is_running() && !self.platforms[i].has_exited())
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut old: std::collections::HashMap<String, Platform> = self
+            .platforms
+            .drain(..)
+            .map(|p| (p.def.name.clone(), p))
+            .collect();
+        let mut next = vec![];
+        for def in &model.platforms {
+            match old.remove(&def.name) {
+                Some(mut p) if !restart.contains(&def.name) => {
+                    p.def = def.clone();
+                    next.push(p);
+                }
+                Some(mut p) => {
+                    p.stop(Duration::ZERO);
+                    p.unmount(&layout);
+                    next.push(Platform::new(def.clone()));
+                }
+                None => next.push(Platform::new(def.clone())),
+            }
+        }
+        for (_, mut p) in old {
+            p.stop(Duration::ZERO);
+            if p.mounted {
+                p.unmount(&layout);
+            }
+            info!("container {}: removed by the new revision", p.def.name);
+        }
+        self.platforms = next;
+        self.model = model;
+        self.rev = rev.to_string();
+    }
+
     /// Stop, start or restart a `container`-policy container (spec §5.10).
     /// Stops are lenient: SIGTERM now, SIGKILL after the grace period, volumes
     /// unmounted once STOPPED; a user-stopped container is never recovered.

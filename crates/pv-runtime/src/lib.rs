@@ -12,15 +12,20 @@
 //! * [`daemon`]: the main loop, signals and shutdown.
 
 pub mod daemon;
+pub mod device;
 pub mod engine;
 mod error;
 pub mod factory;
+pub mod gc;
 pub mod layout;
 pub mod logging;
+pub mod metadata;
 pub mod model;
 pub mod platform;
 pub mod progress;
 pub mod trail;
+pub mod transition;
+pub mod update;
 pub mod verify;
 pub mod watchdog;
 

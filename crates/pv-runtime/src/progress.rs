@@ -96,6 +96,54 @@ pub fn read(layout: &Layout, rev: &str) -> Option<Progress> {
     Progress::parse(&std::fs::read(layout.trail(rev).join(".pv/progress")).ok()?)
 }
 
+/// Commit step 1: the DONE record is prepared next to the progress
+/// (`.pv/progress.commit`) but not visible yet.
+pub fn prepare_commit(layout: &Layout, rev: &str, p: &Progress) -> Result<(), pv_fs::FsError> {
+    pv_fs::write_atomic(
+        layout.trail(rev).join(".pv/progress.commit"),
+        p.to_json().as_bytes(),
+    )
+}
+
+/// Commit step 3 (after the boot env commit): the prepared record becomes
+/// the progress and `.pv/done` is written. Idempotent.
+pub fn finish_commit(layout: &Layout, rev: &str) -> Result<(), pv_fs::FsError> {
+    let dir = layout.trail(rev).join(".pv");
+    let prepared = dir.join("progress.commit");
+    if prepared.exists() {
+        pv_fs::rename_durable(&prepared, &dir.join("progress"))?;
+    }
+    mark_done(layout, rev)
+}
+
+/// At boot: complete a commit whose boot-env step happened (`committed`
+/// is the env's pv_rev), drop one whose did not.
+pub fn recover_commits(layout: &Layout, committed: &str) {
+    let mut revs = vec![];
+    for dir in [layout.trails(), layout.trails().join("locals")] {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if e.path().join(".pv/progress.commit").exists() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                revs.push(if dir.ends_with("locals") {
+                    format!("locals/{name}")
+                } else {
+                    name
+                });
+            }
+        }
+    }
+    for rev in revs {
+        if rev == committed {
+            let _ = finish_commit(layout, &rev);
+        } else {
+            let _ = pv_fs::remove_durable(&layout.trail(&rev).join(".pv/progress.commit"));
+        }
+    }
+}
+
 /// Mark `rev` as committed (`.pv/done`).
 pub fn mark_done(layout: &Layout, rev: &str) -> Result<(), pv_fs::FsError> {
     pv_fs::write_atomic(layout.trail(rev).join(".pv/done"), b"")

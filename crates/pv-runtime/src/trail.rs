@@ -69,12 +69,38 @@ pub fn install(layout: &Layout, rev: &str, state_text: &[u8], pool: &ObjectStore
             fs::set_permissions(&src, fs::Permissions::from_mode(0o444)).at("chmod", &src)?;
         }
     }
+    // records of the revision (progress of its upload, commit message)
+    // carry over when an uploaded step is installed
+    let old_pv = target.join(".pv");
+    if old_pv.is_dir() {
+        fs::create_dir_all(tmp.join(".pv")).at("create directory", &tmp)?;
+        for e in fs::read_dir(&old_pv)
+            .at("read directory", &old_pv)?
+            .flatten()
+        {
+            if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                let to = tmp.join(".pv").join(e.file_name());
+                fs::copy(e.path(), &to).at("copy", &to)?;
+            }
+        }
+    }
     // everything inside is written; make it durable, then publish the trail
     pv_fs::syncfs(&tmp)?;
+    pv_fs::fault::point("trail:assembled");
     if target.exists() {
-        fs::remove_dir_all(&target).at("remove", &target)?;
+        // move the old one aside atomically, so a crash never leaves a half-deleted trail
+        let old = parent.join(format!(
+            ".{}{}old",
+            target.file_name().unwrap().to_string_lossy(),
+            pv_fs::TEMP_MARKER
+        ));
+        let _ = fs::remove_dir_all(&old);
+        pv_fs::rename_durable(&target, &old)?;
+        pv_fs::rename_durable(&tmp, &target)?;
+        fs::remove_dir_all(&old).at("remove", &old)?;
+    } else {
+        pv_fs::rename_durable(&tmp, &target)?;
     }
-    pv_fs::rename_durable(&tmp, &target)?;
     Ok(state)
 }
 
@@ -89,13 +115,26 @@ pub fn read_state(layout: &Layout, rev: &str) -> Result<(Vec<u8>, State)> {
 }
 
 /// Remove leftovers of interrupted installs.
+/// A reinstall interrupted between moving the old trail aside and
+/// publishing the new one gets the old trail back.
 pub fn clean_temp(layout: &Layout) {
     for dir in [layout.trails(), layout.trails().join("locals")] {
         let Ok(rd) = fs::read_dir(&dir) else { continue };
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().contains(pv_fs::TEMP_MARKER) {
-                let _ = fs::remove_dir_all(e.path());
+        let mut names: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names.iter().filter(|n| n.contains(pv_fs::TEMP_MARKER)) {
+            let p = dir.join(name);
+            let suffix = format!("{}old", pv_fs::TEMP_MARKER);
+            if let Some(orig) = name.strip_suffix(&suffix).and_then(|n| n.strip_prefix('.')) {
+                let target = dir.join(orig);
+                if !target.exists() && pv_fs::rename_durable(&p, &target).is_ok() {
+                    continue;
+                }
             }
+            let _ = fs::remove_dir_all(&p);
         }
     }
 }

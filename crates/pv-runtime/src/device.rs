@@ -1,0 +1,587 @@
+//! A running device: boot (with the resume decisions of an update), the
+//! engine ticks, update progression, commands and shutdown.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use pv_boot::BootEnv;
+use pv_config::{Config, Key};
+use pv_objects::ObjectStore;
+use tracing::{error, info, warn};
+
+use crate::daemon::{load_config, Options, EXIT_REBOOT};
+use crate::engine::{Engine, GoalState, Verdict};
+use crate::layout::Layout;
+use crate::metadata::{apply_revision_config, Metadata};
+use crate::model::{RevisionModel, Status};
+use crate::progress::{self, Progress};
+use crate::transition::{self, Transition};
+use crate::update::{self, msg, Kind, Phase, Resume, Update};
+use crate::{factory, gc, model, trail, verify, Error, Result};
+
+/// A request for the device (from the control API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run an installed local revision; `commit` forces a reboot transition.
+    LocalRun {
+        rev: String,
+        commit: bool,
+    },
+    RunGc,
+    Reboot,
+    Poweroff,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("an update is in progress")]
+    Busy,
+    #[error("revision {0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The device's state, owned by the main loop.
+pub struct Device {
+    pub cfg: Config,
+    pub layout: Layout,
+    pub env: Box<dyn BootEnv + Send + Sync>,
+    /// The running revision.
+    pub rev: String,
+    /// `None` while the revision cannot run (error state).
+    pub engine: Option<Engine>,
+    pub update: Option<Update>,
+    pub meta: Metadata,
+    logs: Option<pv_logs::LogServer>,
+    wdt: crate::watchdog::Watchdog,
+    exe: PathBuf,
+    last_status: Option<Status>,
+    pending_exit: Option<i32>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("rev", &self.rev)
+            .field("update", &self.update)
+            .finish_non_exhaustive()
+    }
+}
+
+fn boot_env(cfg: &Config, storage: &std::path::Path) -> Box<dyn BootEnv + Send + Sync> {
+    let t = cfg.bootloader_type();
+    let fmt = pv_boot::EnvFormat::for_bootloader(t.as_str()).unwrap_or_else(|| {
+        warn!("bootloader type {t} is not supported in appengine mode; using uboot");
+        pv_boot::EnvFormat::UbootNul
+    });
+    fmt.open(storage)
+}
+
+fn point_current(layout: &Layout, rev: &str) {
+    for dir in [layout.trails(), layout.logs()] {
+        let link = dir.join("current");
+        let tmp = dir.join(format!(".current{}link", pv_fs::TEMP_MARKER));
+        let _ = std::fs::remove_file(&tmp);
+        if std::os::unix::fs::symlink(rev, &tmp).is_ok() {
+            let _ = pv_fs::rename_durable(&tmp, &link);
+        }
+    }
+}
+
+/// Everything a revision must pass before its containers start; errors
+/// carry the original's progress message.
+fn load_revision(
+    layout: &Layout,
+    cfg: &Config,
+    rev: &str,
+) -> std::result::Result<(pv_types::State, RevisionModel), (String, String)> {
+    let (raw, state) =
+        trail::read_state(layout, rev).map_err(|e| (msg::NOT_FOUND.to_string(), e.to_string()))?;
+    state
+        .validate()
+        .map_err(|r| (msg::BAD_FORMAT.to_string(), r.to_string()))?;
+    if cfg.get_bool(Key::PvSecurebootChecksum) {
+        verify::check_objects(layout, rev, &state)
+            .map_err(|e| (msg::OBJECT_VALIDATION.to_string(), e.to_string()))?;
+    }
+    check_signatures(cfg, &raw)?;
+    let m = model::parse(&state, cfg.get_duration(Key::PvUpdaterGoalsTimeout))
+        .map_err(|e| (msg::BAD_FORMAT.to_string(), e.to_string()))?;
+    Ok((state, m))
+}
+
+fn check_signatures(cfg: &Config, raw: &[u8]) -> std::result::Result<(), (String, String)> {
+    let store = cfg
+        .get_opt_str(Key::PvSecurebootTruststore)
+        .map(PathBuf::from);
+    let trust = verify::load_trust(store.as_deref());
+    verify::check_signatures(raw, cfg.secureboot_mode(), &trust).map_err(|e| {
+        let s = e.to_string();
+        let m = if s.contains("covered") {
+            "State not fully covered by signatures"
+        } else {
+            "Signature validation failed"
+        };
+        (m.to_string(), s)
+    })
+}
+
+impl Device {
+    /// Boot: configuration, storage, factory seeding, the boot env's
+    /// choice, the resume decision of a pending update, revision checks,
+    /// log server, metadata, engine.
+    pub fn boot(opts: &Options) -> Result<Device> {
+        let cfg = load_config(opts)?;
+        let layout = Layout::new(&opts.storage, &opts.rundir);
+        layout.create()?;
+        trail::clean_temp(&layout);
+        let n = ObjectStore::open(layout.objects())?.clean_temp()?;
+        if n > 0 {
+            info!("removed {n} unfinished object writes");
+        }
+        // appengine runs on somebody's host: its watchdog is ours only if asked for
+        let wdt_mode = if cfg.modified(Key::PvWdtMode) == pv_config::Level::Default {
+            pv_config::WdtMode::Disabled
+        } else {
+            cfg.wdt_mode()
+        };
+        let mut wdt = crate::watchdog::Watchdog::new(
+            wdt_mode,
+            cfg.get_duration(Key::PvWdtTimeout),
+            "/dev/watchdog",
+        );
+        wdt.on_start();
+        let env = boot_env(&cfg, &opts.storage);
+        if factory::is_empty(&layout) {
+            let Some(f) = &opts.factory else {
+                return Err(Error::NoRevision(opts.storage.clone()));
+            };
+            info!("empty storage: seeding revision 0 from {}", f.display());
+            factory::seed(&layout, f)?;
+            env.commit("0")?;
+        }
+        let booted = env.boot()?;
+        let st = env.state()?;
+        progress::recover_commits(&layout, st.committed());
+        info!("booting revision {booted}");
+        let meta = Metadata::open(&layout)?;
+        let mut dev = Device {
+            cfg,
+            layout,
+            env,
+            rev: booted.clone(),
+            engine: None,
+            update: None,
+            meta,
+            logs: None,
+            wdt,
+            exe: opts.exe.clone(),
+            last_status: None,
+            pending_exit: None,
+        };
+        let try_rev = st.pv_try.clone();
+        let try_progress = try_rev
+            .as_deref()
+            .and_then(|t| progress::read(&dev.layout, t));
+        match update::resume(&booted, try_rev.as_deref(), try_progress.as_ref()) {
+            Resume::Normal => {}
+            Resume::RollBack => {
+                warn!("revision {booted} failed its update: rebooting into the rollback point");
+                dev.pending_exit = Some(EXIT_REBOOT);
+                return Ok(dev);
+            }
+            Resume::ClearTry { rev, unexpected } => {
+                if unexpected {
+                    error!("revision {rev} was being tried and did not finish: rolled back");
+                    dev.set_progress(&rev, Progress::new("ERROR", msg::UNEXPECTED_ROLLBACK));
+                }
+                dev.env.fail()?;
+            }
+            Resume::Test(rev) => {
+                info!("trying revision {rev}");
+                dev.set_progress(&rev, Progress::new("INPROGRESS", msg::TRYING));
+                dev.update = Some(Update {
+                    rev,
+                    kind: Kind::Reboot,
+                    phase: Phase::InProgress,
+                });
+            }
+        }
+        point_current(&dev.layout, &booted);
+        dev.start_logs();
+        let (state, model) = match load_revision(&dev.layout, &dev.cfg, &booted) {
+            Ok(x) => x,
+            Err((short, detail)) => {
+                error!("revision {booted} cannot run: {detail}");
+                if dev.update.is_some() {
+                    dev.fail_update(&short);
+                } else {
+                    dev.set_progress(&booted, Progress::new("ERROR", &short));
+                }
+                return Ok(dev);
+            }
+        };
+        drop(state);
+        if booted == "0" && !progress::read(&dev.layout, "0").is_some_and(|p| p.is_final()) {
+            dev.set_progress("0", Progress::new("DONE", msg::FACTORY));
+            progress::mark_done(&dev.layout, "0")?;
+        }
+        dev.meta.boot(&dev.layout, &booted);
+        apply_revision_config(&mut dev.cfg, &dev.layout, &booted, &dev.meta);
+        let mut engine = Engine::new(&booted, model, dev.layout.clone(), dev.exe.clone());
+        engine.logs = dev.logs.as_ref().map(|s| s.handle());
+        engine.updating = dev.update.is_some();
+        for p in &engine.platforms {
+            dev.meta.container_views(p.name());
+        }
+        info!(
+            "revision {booted}: {} containers in {} groups",
+            engine.platforms.len(),
+            engine.model.groups.len()
+        );
+        dev.engine = Some(engine);
+        Ok(dev)
+    }
+
+    fn start_logs(&mut self) {
+        match pv_logs::LogServer::start_with_resolver(
+            crate::logging::log_config(&self.cfg, &self.layout, &self.rev),
+            std::sync::Arc::new(pv_logs::CgroupResolver::new(true)),
+        ) {
+            Ok(s) => {
+                crate::logging::set_handle(Some(s.handle()));
+                if let Some(u) = &self.update {
+                    s.handle().start_update(&u.rev);
+                }
+                self.logs = Some(s);
+            }
+            Err(e) => warn!("log server not started: {e}"),
+        }
+    }
+
+    fn set_progress(&self, rev: &str, p: Progress) {
+        info!("revision {rev}: {} {}", p.status, p.msg);
+        if let Err(e) = progress::write(&self.layout, rev, &p) {
+            error!("revision {rev}: progress not written: {e}");
+        }
+    }
+
+    /// The ERROR/FATAL lines the log server collected during the update.
+    fn update_logs(&self, rev: &str) -> Option<String> {
+        let h = self.logs.as_ref()?.handle();
+        let _ = h.stop_update(Duration::from_secs(5));
+        pv_logs::read_update_logs(&self.layout.storage, rev, 4096)
+    }
+
+    /// The update failed: ERROR, then reboot into the rollback point.
+    fn fail_update(&mut self, message: &str) {
+        let Some(u) = self.update.take() else { return };
+        error!("update to {} failed: {message}", u.rev);
+        let mut p = Progress::new("ERROR", message);
+        p.logs = self.update_logs(&u.rev);
+        self.set_progress(&u.rev, p);
+        if u.kind == Kind::NonReboot {
+            // this boot did not consume the try: clear it, one reboot is enough
+            if let Err(e) = self.env.fail() {
+                error!("boot env: {e}");
+            }
+        }
+        if let Some(e) = &mut self.engine {
+            e.updating = false;
+        }
+        self.pending_exit = Some(EXIT_REBOOT);
+    }
+
+    /// Commit the update under test: UPDATED for a non-reboot switch; for a
+    /// tried boot, DONE as the new rollback point (prepare, boot env commit,
+    /// publish — see docs/design/update-protocol.md).
+    fn finish_update(&mut self) -> Result<()> {
+        let Some(u) = self.update.take() else {
+            return Ok(());
+        };
+        let _ = self.update_logs(&u.rev);
+        match u.kind {
+            Kind::NonReboot => self.set_progress(&u.rev, Progress::new("UPDATED", msg::UPDATED)),
+            Kind::Reboot => {
+                progress::prepare_commit(&self.layout, &u.rev, &Progress::new("DONE", msg::DONE))?;
+                pv_fs::fault::point("update:commit-prepared");
+                self.env.commit(&u.rev)?;
+                pv_fs::fault::point("update:env-committed");
+                progress::finish_commit(&self.layout, &u.rev)?;
+                info!("revision {}: DONE {}", u.rev, msg::DONE);
+            }
+        }
+        if let Some(e) = &mut self.engine {
+            e.updating = false;
+        }
+        Ok(())
+    }
+
+    /// One turn of the main loop; `Some(code)` when the process must exit.
+    pub fn tick(&mut self) -> Option<i32> {
+        if let Some(c) = self.pending_exit {
+            return Some(c);
+        }
+        self.wdt.kick();
+        let engine = self.engine.as_mut()?;
+        match engine.tick() {
+            Verdict::Continue => {}
+            Verdict::Reboot(m) | Verdict::Rollback(m) => {
+                if self.update.is_some() {
+                    self.fail_update(msg::CONTAINER_FAILED);
+                } else {
+                    error!("rebooting: {m}");
+                    self.pending_exit = Some(EXIT_REBOOT);
+                }
+                return self.pending_exit;
+            }
+        }
+        let now = Instant::now();
+        let status = self.engine.as_ref()?.revision_status(now);
+        if self.last_status != Some(status) {
+            if status == Status::Ready {
+                self.wdt.on_running();
+            }
+            info!("revision {}: status {}", self.rev, status.as_str());
+            self.meta
+                .set_device(pv_metadata::keys::STATUS, status.as_str());
+            self.last_status = Some(status);
+        }
+        self.progress_update(now);
+        self.pending_exit
+    }
+
+    fn progress_update(&mut self, now: Instant) {
+        let Some(u) = &self.update else { return };
+        let engine = self.engine.as_ref().expect("engine runs");
+        match u.phase.clone() {
+            Phase::InProgress => match engine.revision_goal(now) {
+                GoalState::Achieved | GoalState::None => {
+                    let delay = self.cfg.get_duration(Key::PvUpdaterCommitDelay);
+                    let (rev, m) = (u.rev.clone(), u.testing_message());
+                    self.set_progress(&rev, Progress::new("TESTING", m));
+                    if let Some(u) = &mut self.update {
+                        u.phase = Phase::Testing {
+                            commit_at: now + delay,
+                            waiting_reported: false,
+                        };
+                    }
+                }
+                GoalState::TimedOut => self.fail_update(msg::GOAL_NOT_REACHED),
+                GoalState::Unachieved => {}
+            },
+            Phase::Testing {
+                commit_at,
+                waiting_reported,
+            } => {
+                if now < commit_at {
+                    return;
+                }
+                let unstable = engine.platforms.iter().any(|p| {
+                    let st = p
+                        .def
+                        .auto_recovery
+                        .as_ref()
+                        .map(|a| a.stable_timeout)
+                        .unwrap_or_default();
+                    !st.is_zero()
+                        && !p.user_stopped
+                        && !p.recovery_failed
+                        && !p.goal_reached_at.is_some_and(|t| now >= t + st)
+                });
+                if unstable {
+                    if !waiting_reported {
+                        let rev = u.rev.clone();
+                        self.set_progress(&rev, Progress::new("TESTING", msg::WAITING_STABLE));
+                        if let Some(u) = &mut self.update {
+                            u.phase = Phase::Testing {
+                                commit_at,
+                                waiting_reported: true,
+                            };
+                        }
+                    }
+                    return;
+                }
+                if let Err(e) = self.finish_update() {
+                    error!("commit failed: {e}");
+                    self.pending_exit = Some(EXIT_REBOOT);
+                }
+            }
+        }
+    }
+
+    /// The revisions the garbage collector must keep.
+    pub fn gc_keep(&self) -> BTreeSet<String> {
+        let mut keep: BTreeSet<String> = [self.rev.clone()].into();
+        if let Ok(st) = self.env.state() {
+            keep.insert(st.committed().to_string());
+            if let Some(t) = st.pv_try {
+                keep.insert(t);
+            }
+        }
+        if let Some(u) = &self.update {
+            keep.insert(u.rev.clone());
+        }
+        if self.cfg.get_bool(Key::PvStorageGcKeepFactory) {
+            keep.insert("0".into());
+        }
+        keep
+    }
+
+    /// Carry out a command.
+    pub fn command(&mut self, c: Command) -> std::result::Result<(), CommandError> {
+        match c {
+            Command::Reboot | Command::Poweroff if self.update.is_some() => Err(CommandError::Busy),
+            Command::Reboot => {
+                self.pending_exit = Some(EXIT_REBOOT);
+                Ok(())
+            }
+            Command::Poweroff => {
+                self.pending_exit = Some(crate::daemon::EXIT_POWEROFF);
+                Ok(())
+            }
+            Command::RunGc => {
+                let keep = self.gc_keep();
+                gc::run(&self.layout, &keep)
+                    .map(|_| ())
+                    .map_err(|e| CommandError::Refused(e.to_string()))
+            }
+            Command::LocalRun { rev, commit } => self.local_run(&rev, commit),
+        }
+    }
+
+    fn wontgo(&self, rev: &str, short: &str, detail: &str) -> CommandError {
+        error!("revision {rev} will not go: {detail}");
+        self.set_progress(rev, Progress::new("WONTGO", short));
+        CommandError::Refused(format!("{short}: {detail}"))
+    }
+
+    /// LOCAL_RUN / LOCAL_RUN_COMMIT of an installed local revision.
+    fn local_run(
+        &mut self,
+        rev: &str,
+        force_reboot: bool,
+    ) -> std::result::Result<(), CommandError> {
+        if self.update.is_some() {
+            return Err(CommandError::Busy);
+        }
+        if rev == self.rev {
+            return Err(CommandError::Refused(format!(
+                "revision {rev} is already running"
+            )));
+        }
+        if !crate::layout::valid_revision(rev) || !self.layout.trail(rev).is_dir() {
+            return Err(CommandError::NotFound(rev.into()));
+        }
+        let (raw, pending) = match trail::read_state(&self.layout, rev) {
+            Ok(x) => x,
+            Err(e) => return Err(self.wontgo(rev, msg::NOT_FOUND, &e.to_string())),
+        };
+        if let Err(r) = pending.validate() {
+            return Err(self.wontgo(rev, msg::BAD_FORMAT, &r.to_string()));
+        }
+        let pending_model =
+            match model::parse(&pending, self.cfg.get_duration(Key::PvUpdaterGoalsTimeout)) {
+                Ok(m) => m,
+                Err(e) => return Err(self.wontgo(rev, msg::BAD_FORMAT, &e.to_string())),
+            };
+        if let Err((short, detail)) = check_signatures(&self.cfg, &raw) {
+            return Err(self.wontgo(rev, &short, &detail));
+        }
+        let pool = ObjectStore::open(self.layout.objects())
+            .map_err(|e| CommandError::Refused(e.to_string()))?;
+        if let Some(id) = pending
+            .object_ids()
+            .into_iter()
+            .find(|id| !pool.contains(id))
+        {
+            return Err(self.wontgo(rev, msg::INTERNAL, &format!("object {id} is missing")));
+        }
+        // what installing needs: inline JSON files and directory entries
+        let need: u64 = raw.len() as u64 * 2 + (1 << 20);
+        let mut free = gc::free_bytes(&self.layout);
+        if need > free {
+            let keep = self
+                .gc_keep()
+                .into_iter()
+                .chain([rev.to_string()])
+                .collect();
+            let _ = gc::run(&self.layout, &keep);
+            free = gc::free_bytes(&self.layout);
+            if need > free {
+                return Err(self.wontgo(
+                    rev,
+                    &format!("Space required {need} B, available {free} B"),
+                    "not enough space",
+                ));
+            }
+        }
+        if let Err(e) = trail::install(&self.layout, rev, &raw, &pool) {
+            return Err(self.wontgo(rev, msg::INTERNAL, &e.to_string()));
+        }
+        pv_fs::fault::point("update:trail-installed");
+        let running = trail::read_state(&self.layout, &self.rev)
+            .map(|(_, s)| s)
+            .ok();
+        let engine = self.engine.as_ref();
+        let transition = match (force_reboot, running, engine) {
+            (false, Some(r), Some(e)) => transition::decide(&r, &e.model, &pending, &pending_model),
+            _ => Transition::Reboot {
+                reason: "forced".into(),
+            },
+        };
+        if let Err(e) = self.env.install(rev) {
+            return Err(self.wontgo(rev, msg::INTERNAL, &e.to_string()));
+        }
+        pv_fs::fault::point("update:env-installed");
+        match transition {
+            Transition::Reboot { reason } => {
+                info!("update to {rev} needs a reboot ({reason})");
+                self.set_progress(rev, Progress::new("INPROGRESS", msg::REBOOTING));
+                self.pending_exit = Some(EXIT_REBOOT);
+            }
+            Transition::NonReboot { restart } => {
+                self.set_progress(rev, Progress::new("INPROGRESS", msg::TRANSITIONING));
+                if let Some(l) = &self.logs {
+                    l.handle().set_revision(rev);
+                    l.handle().start_update(rev);
+                }
+                let engine = self.engine.as_mut().expect("checked above");
+                engine.switch_to(rev, pending_model, &restart);
+                engine.updating = true;
+                self.rev = rev.to_string();
+                point_current(&self.layout, rev);
+                self.meta.set_device(pv_metadata::keys::REVISION, rev);
+                for p in &self.engine.as_ref().expect("engine").platforms {
+                    self.meta.container_views(p.name());
+                }
+                self.set_progress(rev, Progress::new("INPROGRESS", msg::TRYING));
+                self.update = Some(Update {
+                    rev: rev.into(),
+                    kind: Kind::NonReboot,
+                    phase: Phase::InProgress,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stop everything: containers (5 s grace), volumes, log server.
+    pub fn shutdown(mut self, code: i32) -> i32 {
+        self.wdt.on_shutdown(code == EXIT_REBOOT);
+        info!("stopping containers");
+        if let Some(e) = &mut self.engine {
+            e.stop_all();
+        }
+        let _ = pv_container::volumes::unmount_all(&self.layout.voldir);
+        info!("shutdown complete");
+        crate::logging::set_handle(None);
+        if let Some(s) = self.logs.take() {
+            let _ = s.stop();
+        }
+        code
+    }
+}
