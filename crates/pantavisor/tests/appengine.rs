@@ -14,7 +14,7 @@ fn factory_boot_isolation_volumes_and_clean_stop() {
     let app = "echo pid=$$; echo host=$(hostname); cat /etc/motd; \
         grep -q ' / overlay ' /proc/mounts && echo root=overlay; \
         test -e /data/kept && echo perm-survived; test -e /was-here && echo boot-survived; touch /was-here; \
-        echo perm > /data/kept; exec sleep 100000 # marker-boot";
+        echo perm > /data/kept; echo checks-done; exec sleep 100000 # marker-boot";
     let mut m = App::new("mgmt", "platform", mgmt);
     m.args = vec![r#"PV_ROLES=["mgmt"]"#.into()];
     m.volumes = vec!["/data:permanent".into()];
@@ -71,11 +71,7 @@ fn factory_boot_isolation_volumes_and_clean_stop() {
     // survives, the boot-persistent overlay does not
     let dev = start(d.path(), None);
     assert!(dev.wait_log("status READY", 30));
-    assert!(device::wait(10, || dev
-        .console("0", "app")
-        .matches("pid=1")
-        .count()
-        == 2));
+    assert!(device::wait(10, || dev.console("0", "app").matches("checks-done").count() == 2));
     let second = dev.console("0", "app");
     let second = second.rsplit("pid=1").next().unwrap();
     assert!(second.contains("perm-survived"), "{second}");

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use crate::spec::ContainerSpec;
 use crate::{Error, Result};
@@ -22,6 +21,9 @@ pub struct Running {
     pub pid: i32,
     /// The container's console (stdout and stderr of its init).
     pub console: Option<PipeReader>,
+    /// A handle on the init that signals can never reach another process
+    /// through (PIDs are reused once the init is reaped).
+    pidfd: Option<std::os::fd::OwnedFd>,
     spec: ContainerSpec,
 }
 
@@ -86,10 +88,20 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    let pidfd = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+        // the init could have died and its PID been reused before the open:
+        // only keep the handle if the process is in the container's cgroup
+        .filter(|_| {
+            spec.cgroup
+                .as_ref()
+                .is_none_or(|cg| in_cgroup(pid, &cg.rel))
+        });
     Ok(Running {
         name: spec.name.clone(),
         shim,
         pid,
+        pidfd,
         console: Some(reader),
         spec: spec.clone(),
     })
@@ -111,9 +123,14 @@ impl Running {
         }
     }
 
-    /// Send a signal to the container's init.
+    /// Send a signal to the container's init (never to a process that
+    /// reused its PID).
     pub fn signal(&self, sig: Signal) {
-        let _ = kill(Pid::from_raw(self.pid), sig);
+        let Some(fd) = &self.pidfd else { return };
+        let Some(rsig) = rustix::process::Signal::from_named_raw(sig as i32) else {
+            return;
+        };
+        let _ = rustix::process::pidfd_send_signal(fd, rsig);
     }
 
     /// Stop: SIGTERM to the init, up to `grace`, then SIGKILL to the whole
@@ -156,4 +173,17 @@ impl Running {
             let _ = cg.remove();
         }
     }
+}
+
+/// True if `pid` lives in cgroup `rel` (any hierarchy).
+fn in_cgroup(pid: i32, rel: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map(|t| {
+            t.lines().any(|l| {
+                l.splitn(3, ':')
+                    .nth(2)
+                    .is_some_and(|p| p.trim_end_matches('/') == format!("/{rel}"))
+            })
+        })
+        .unwrap_or(false)
 }

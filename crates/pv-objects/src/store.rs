@@ -216,7 +216,11 @@ impl ObjectStore {
         io::Seek::seek(f, io::SeekFrom::Start(0)).at("seek", &target)?;
         let actual = hash_reader(&mut *f).at("read back", &target)?;
         if actual != *expected {
-            return Err(ObjectError::Mismatch { path: src.to_path_buf(), expected: *expected, actual });
+            return Err(ObjectError::Mismatch {
+                path: src.to_path_buf(),
+                expected: *expected,
+                actual,
+            });
         }
         Ok((actual, Some(tmp.finish_unsynced())))
     }

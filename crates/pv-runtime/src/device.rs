@@ -60,6 +60,7 @@ pub struct Device {
     exe: PathBuf,
     last_status: Option<Status>,
     pending_exit: Option<i32>,
+    pub(crate) ctrl: Option<crate::ctrl::Control>,
 }
 
 impl std::fmt::Debug for Device {
@@ -181,6 +182,7 @@ impl Device {
             exe: opts.exe.clone(),
             last_status: None,
             pending_exit: None,
+            ctrl: None,
         };
         let try_rev = st.pv_try.clone();
         let try_progress = try_rev
@@ -212,6 +214,7 @@ impl Device {
         }
         point_current(&dev.layout, &booted);
         dev.start_logs();
+        dev.ctrl = crate::ctrl::Control::start(&dev.layout);
         let (state, model) = match load_revision(&dev.layout, &dev.cfg, &booted) {
             Ok(x) => x,
             Err((short, detail)) => {
@@ -249,7 +252,7 @@ impl Device {
     fn start_logs(&mut self) {
         match pv_logs::LogServer::start_with_resolver(
             crate::logging::log_config(&self.cfg, &self.layout, &self.rev),
-            std::sync::Arc::new(pv_logs::CgroupResolver::new(true)),
+            std::sync::Arc::new(ContainerResolver(self.layout.cgroup_base())),
         ) {
             Ok(s) => {
                 crate::logging::set_handle(Some(s.handle()));
@@ -320,12 +323,27 @@ impl Device {
         Ok(())
     }
 
+    fn publish_roles(&self, engine: &Engine) {
+        if let Some(c) = &self.ctrl {
+            c.set_roles(
+                engine
+                    .platforms
+                    .iter()
+                    .map(|p| (p.def.name.clone(), p.def.roles.iter().any(|r| r == "mgmt"))),
+            );
+        }
+    }
+
     /// One turn of the main loop; `Some(code)` when the process must exit.
     pub fn tick(&mut self) -> Option<i32> {
         if let Some(c) = self.pending_exit {
             return Some(c);
         }
         self.wdt.kick();
+        self.serve_ctrl();
+        if let Some(c) = self.pending_exit {
+            return Some(c);
+        }
         let engine = self.engine.as_mut()?;
         match engine.tick() {
             Verdict::Continue => {}
@@ -558,6 +576,10 @@ impl Device {
                 for p in &self.engine.as_ref().expect("engine").platforms {
                     self.meta.container_views(p.name());
                 }
+                if let Some(e) = self.engine.take() {
+                    self.publish_roles(&e);
+                    self.engine = Some(e);
+                }
                 self.set_progress(rev, Progress::new("INPROGRESS", msg::TRYING));
                 self.update = Some(Update {
                     rev: rev.into(),
@@ -578,10 +600,24 @@ impl Device {
         }
         let _ = pv_container::volumes::unmount_all(&self.layout.voldir);
         info!("shutdown complete");
+        self.ctrl = None;
         crate::logging::set_handle(None);
         if let Some(s) = self.logs.take() {
             let _ = s.stop();
         }
         code
+    }
+}
+
+/// Log messages sent by a process of this device's containers are logged
+/// under that container's name; anything else is the host's.
+struct ContainerResolver(String);
+
+impl pv_logs::PlatformResolver for ContainerResolver {
+    fn platform_of(&self, pid: u32) -> Option<String> {
+        Some(
+            pv_container::cgroup::container_of(pid as i32, &self.0)
+                .unwrap_or_else(|| "pantavisor".into()),
+        )
     }
 }

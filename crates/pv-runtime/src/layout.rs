@@ -53,6 +53,16 @@ impl Layout {
     pub fn containers(&self) -> PathBuf {
         self.rundir.join("containers")
     }
+    /// The cgroup directory this device's containers live in
+    /// (`<hierarchy>/<base>/<container>`): unique per storage directory, so
+    /// two devices on one host never touch each other's containers.
+    pub fn cgroup_base(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.storage.hash(&mut h);
+        format!("pantavisor-{:08x}", h.finish() as u32)
+    }
+
     /// Create the directories every start needs.
     pub fn create(&self) -> Result<(), pv_fs::FsError> {
         for d in [

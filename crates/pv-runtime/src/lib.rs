@@ -11,6 +11,7 @@
 //!   auto-recovery.
 //! * [`daemon`]: the main loop, signals and shutdown.
 
+pub mod ctrl;
 pub mod daemon;
 pub mod device;
 pub mod engine;

@@ -30,9 +30,6 @@ pub struct StartCtx<'a> {
     pub logs: Option<&'a pv_logs::LogHandle>,
 }
 
-/// The cgroup directory containers live in (`<hierarchy>/pantavisor/<name>`).
-pub const CGROUP_BASE: &str = "pantavisor";
-
 /// A container and its runtime state.
 #[derive(Debug)]
 pub struct Platform {
@@ -208,7 +205,7 @@ impl Platform {
         let cgroup = if ctx.hierarchies.is_empty() {
             None
         } else {
-            let cg = Cgroup::create(ctx.hierarchies, &format!("{CGROUP_BASE}/{name}"))?;
+            let cg = Cgroup::create(ctx.hierarchies, &format!("{}/{name}", layout.cgroup_base()))?;
             for (k, v) in &lxc.cgroup_v1 {
                 if let Err(e) = cg.set_v1(k, v) {
                     warn!("container {name}: lxc.cgroup.{k}: {e}");

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use pv_app::{AppAddOptions, AppEnv, AppInstallOptions, AppReport, AppUpdateOptions, ProgressEvent, RegistryOptions};
+use pv_app::{
+    AppAddOptions, AppEnv, AppInstallOptions, AppReport, AppUpdateOptions, ProgressEvent,
+    RegistryOptions,
+};
 
 use crate::cli::Ctx;
 use crate::exit::Exit;
@@ -37,10 +40,17 @@ struct SourceArgs {
 
 impl SourceArgs {
     fn registry(&self) -> RegistryOptions {
-        RegistryOptions { username: self.username.clone(), password: self.password.clone(), insecure: self.insecure }
+        RegistryOptions {
+            username: self.username.clone(),
+            password: self.password.clone(),
+            insecure: self.insecure,
+        }
     }
     fn source_type(&self) -> Result<Option<pv_app::SourceType>, Exit> {
-        self.source_type.as_deref().map(|t| t.parse().map_err(|e| Exit::code(3, e))).transpose()
+        self.source_type
+            .as_deref()
+            .map(|t| t.parse().map_err(|e| Exit::code(3, e)))
+            .transpose()
     }
 }
 
@@ -118,9 +128,11 @@ fn progress_fn(enabled: bool) -> impl Fn(ProgressEvent<'_>) {
     let bar = if enabled && std::io::stderr().is_terminal() {
         let pb = ProgressBar::new(0);
         pb.set_style(
-            ProgressStyle::with_template("{msg:>20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:>20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         Some(pb)
     } else {
@@ -159,10 +171,19 @@ pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
         Ok(r) => r.root,
         Err(_) => ctx.cwd.clone(),
     };
-    let pristine = ctx.repo().ok().and_then(|r| r.pristine().ok()).unwrap_or_default();
+    let pristine = ctx
+        .repo()
+        .ok()
+        .and_then(|r| r.pristine().ok())
+        .unwrap_or_default();
     let cache = ctx.config_dir.join("cache");
     let progress = progress_fn(!quiet);
-    let env = AppEnv { checkout: &root, pristine: &pristine, cache_dir: &cache, progress: &progress };
+    let env = AppEnv {
+        checkout: &root,
+        pristine: &pristine,
+        cache_dir: &cache,
+        progress: &progress,
+    };
     match a.cmd {
         AppCmd::Add {
             name,
@@ -199,7 +220,15 @@ pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
             print_report(&r);
             eprintln!("Application added");
         }
-        AppCmd::Update { name, from, src, platform, patch, base, newbase } => {
+        AppCmd::Update {
+            name,
+            from,
+            src,
+            platform,
+            patch,
+            base,
+            newbase,
+        } => {
             let opts = AppUpdateOptions {
                 from,
                 source_type: src.source_type()?,
@@ -214,7 +243,12 @@ pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
             print_report(&r);
             eprintln!("Application updated");
         }
-        AppCmd::Install { name, src, base, runlevel } => {
+        AppCmd::Install {
+            name,
+            src,
+            base,
+            runlevel,
+        } => {
             let opts = AppInstallOptions {
                 source_type: src.source_type()?,
                 source: src.source.clone(),
@@ -231,7 +265,10 @@ pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
             }
         }
         AppCmd::Info { name } => {
-            outln!("{}", pv_app::app_info(&root, &name).map_err(|e| Exit::code(1, format!("ERROR: {e}")))?);
+            outln!(
+                "{}",
+                pv_app::app_info(&root, &name).map_err(|e| Exit::code(1, format!("ERROR: {e}")))?
+            );
         }
         AppCmd::Rm { name } => {
             pv_app::app_rm(&root, &name).map_err(|e| Exit::code(1, format!("ERROR: {e}")))?;

@@ -2,6 +2,8 @@
 //! A test device: a pvr checkout built from busybox-static with pv-app,
 //! and a `pantavisor` process running it in appengine mode.
 
+pub mod http;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -269,4 +271,70 @@ pub fn assert_clean(dir: &Path, marker: &str) {
         wait(5, || processes_with(marker) == 0),
         "container processes left"
     );
+}
+
+/// Commit the working tree of `repo` after `edit`.
+pub fn commit(repo: &Path, config_dir: &Path, edit: impl FnOnce(&Path)) {
+    edit(repo);
+    let r = pvr_core::Repo::open(repo, config_dir).unwrap();
+    let q = pvr_core::progress::Progress::quiet();
+    pvr_core::working::add(&r, &[], false, &q).unwrap();
+    pvr_core::commit::commit(&r, Some("update"), &mut std::io::sink(), &q).unwrap();
+}
+
+impl Device {
+    pub fn socket(&self) -> PathBuf {
+        self.run.join("pv-ctrl")
+    }
+
+    pub fn ctrl(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let (s, b) = http::request(&self.socket(), method, path, body).unwrap();
+        (s, String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Upload the committed state of `repo` as `locals/<name>` (objects first).
+    pub fn upload(&self, repo: &Path, config_dir: &Path, name: &str) -> String {
+        let r = pvr_core::Repo::open(repo, config_dir).unwrap();
+        let state = r.pristine().unwrap();
+        for id in state.object_ids() {
+            let data = std::fs::read(r.objects.path(&id)).unwrap();
+            let (s, b) = self.ctrl("PUT", &format!("/objects/{id}"), &data);
+            assert_eq!(s, 200, "object {id}: {b}");
+        }
+        let text = std::fs::read(repo.join(".pvr/json")).unwrap();
+        let (s, b) = self.ctrl("PUT", &format!("/steps/locals/{name}"), &text);
+        assert_eq!(s, 200, "step: {b}");
+        format!("locals/{name}")
+    }
+
+    pub fn run_local(&self, rev: &str) -> (u16, String) {
+        self.ctrl(
+            "POST",
+            "/commands",
+            format!(r#"{{"op":"LOCAL_RUN","payload":"{rev}"}}"#).as_bytes(),
+        )
+    }
+
+    /// Wait until the progress of `rev` has `status`.
+    pub fn wait_progress(&self, rev: &str, status: &str, secs: u64) -> bool {
+        let needle = format!("\"status\":\"{status}\"");
+        wait(secs, || self.progress(rev).contains(&needle))
+    }
+
+    /// pv_rev and pv_try of the boot env.
+    pub fn boot_env(&self) -> (String, String) {
+        let raw = std::fs::read(self.storage.join("boot/uboot.txt")).unwrap_or_default();
+        let mut rev = String::new();
+        let mut try_ = String::new();
+        for rec in raw.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+            let rec = String::from_utf8_lossy(rec);
+            if let Some(v) = rec.strip_prefix("pv_rev=") {
+                rev = v.to_string();
+            }
+            if let Some(v) = rec.strip_prefix("pv_try=") {
+                try_ = v.to_string();
+            }
+        }
+        (rev, try_)
+    }
 }
