@@ -71,7 +71,11 @@ fn factory_boot_isolation_volumes_and_clean_stop() {
     // survives, the boot-persistent overlay does not
     let dev = start(d.path(), None);
     assert!(dev.wait_log("status READY", 30));
-    assert!(device::wait(10, || dev.console("0", "app").matches("checks-done").count() == 2));
+    assert!(device::wait(10, || dev
+        .console("0", "app")
+        .matches("checks-done")
+        .count()
+        == 2));
     let second = dev.console("0", "app");
     let second = second.rsplit("pid=1").next().unwrap();
     assert!(second.contains("perm-survived"), "{second}");

@@ -50,6 +50,8 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
         // its own process group: a Ctrl-C meant for the runtime must not
         // reach containers before the runtime stops them in order
         .process_group(0)
+        // crash points are for the runtime under test, not its containers
+        .env_remove("PV_FAULT")
         .arg(&spec_path)
         .stdin(Stdio::null())
         .stdout(writer)

@@ -139,6 +139,8 @@ impl Device {
         let layout = Layout::new(&opts.storage, &opts.rundir);
         layout.create()?;
         trail::clean_temp(&layout);
+        clean_temp_files(&layout);
+        reap_previous_instance(&layout);
         let n = ObjectStore::open(layout.objects())?.clean_temp()?;
         if n > 0 {
             info!("removed {n} unfinished object writes");
@@ -619,5 +621,77 @@ impl pv_logs::PlatformResolver for ContainerResolver {
             pv_container::cgroup::container_of(pid as i32, &self.0)
                 .unwrap_or_else(|| "pantavisor".into()),
         )
+    }
+}
+
+/// Remove temp files of interrupted writes (boot env, metadata, config,
+/// progress records); objects and trails have their own cleanup.
+fn clean_temp_files(layout: &Layout) {
+    fn walk(dir: &std::path::Path, depth: usize) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_file() && pv_fs::is_temp_name(&name) {
+                let _ = std::fs::remove_file(e.path());
+            } else if ft.is_dir() && !ft.is_symlink() && depth > 0 {
+                walk(&e.path(), depth - 1);
+            }
+        }
+    }
+    walk(&layout.boot(), 1);
+    walk(&layout.cache(), 2);
+    walk(&layout.config_dir(), 1);
+    // progress and commit records: trails/<rev>/.pv and trails/locals/<n>/.pv
+    for base in [layout.trails(), layout.trails().join("locals")] {
+        let Ok(rd) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            walk(&e.path().join(".pv"), 0);
+            walk(&e.path().join(".pvr"), 0);
+        }
+    }
+}
+
+/// A runtime that died without shutting down (power cut in a test, a
+/// crash) may have left containers running and volumes mounted on this
+/// host: stop them before anything starts again.
+fn reap_previous_instance(layout: &Layout) {
+    let base = layout.cgroup_base();
+    for h in pv_container::cgroup::detect() {
+        let dir = h.mount.join(&base);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten().filter(|e| e.path().is_dir()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let cg = pv_container::cgroup::Cgroup {
+                rel: format!("{base}/{name}"),
+                dirs: vec![(h.clone(), e.path())],
+            };
+            if !cg.pids().is_empty() {
+                warn!("stopping container {name} left running by a previous instance");
+                cg.kill_all();
+                for _ in 0..100 {
+                    if cg.pids().is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let _ = cg.remove();
+        }
+    }
+    for d in [layout.voldir.clone(), layout.containers()] {
+        if !pv_container::mounts::mounts_under(&d).is_empty() {
+            warn!(
+                "unmounting what a previous instance left under {}",
+                d.display()
+            );
+            let _ = pv_container::volumes::unmount_all(&d);
+        }
     }
 }

@@ -125,15 +125,26 @@ pub fn recover_commits(layout: &Layout, committed: &str) {
             continue;
         };
         for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rev = if dir.ends_with("locals") {
+                format!("locals/{name}")
+            } else {
+                name
+            };
+            // `trails/current` is a link to a revision, not one
+            if !crate::layout::valid_revision(&rev)
+                || e.file_type().map(|t| t.is_symlink()).unwrap_or(true)
+            {
+                continue;
+            }
             if e.path().join(".pv/progress.commit").exists() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                revs.push(if dir.ends_with("locals") {
-                    format!("locals/{name}")
-                } else {
-                    name
-                });
+                revs.push(rev);
             }
         }
+    }
+    // the commit reached its last step but `.pv/done` was not written yet
+    if read(layout, committed).is_some_and(|p| p.status == "DONE") && !is_done(layout, committed) {
+        let _ = mark_done(layout, committed);
     }
     for rev in revs {
         if rev == committed {
