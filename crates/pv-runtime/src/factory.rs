@@ -41,7 +41,7 @@ pub fn seed(layout: &Layout, source: &Path) -> Result<()> {
         }
         state.to_canonical()
     } else {
-        let c = pvr_core::source::read_export(source, &pool, None)
+        let c = pvr_core::source::read_export(source, &pool)
             .map_err(|e| Error::Factory(e.to_string()))?;
         c.state.to_canonical()
     };

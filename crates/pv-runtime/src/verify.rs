@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use pv_config::SecurebootMode;
-use pv_types::{ObjectId, State};
+use pv_types::State;
 use tracing::{info, warn};
 
 use crate::layout::Layout;
@@ -84,9 +84,4 @@ pub fn check_signatures(
         }));
     }
     Ok(())
-}
-
-/// The sha of a file, for logs.
-pub fn id_of(p: &Path) -> Option<ObjectId> {
-    pv_objects::hash_file(p).ok()
 }

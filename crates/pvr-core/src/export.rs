@@ -93,7 +93,7 @@ pub fn export(repo: &Repo, parts: &[String], dest: &str) -> Result<State> {
 /// the committed state. A bad export changes nothing in the checkout; the
 /// verified objects it carried may stay in the pool.
 pub fn import(repo: &Repo, file: &Path) -> Result<State> {
-    let ExportContent { state, .. } = read_export(file, &repo.objects, None)?;
+    let ExportContent { state, .. } = read_export(file, &repo.objects)?;
     // pvr writes the member with its tar mode (0600)
     let target = repo.pvr_dir().join("json");
     let mut f = AtomicFile::create_with_mode(&target, 0o600)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use pv_types::State;
 
-use crate::source::{load_local, local_path, RepoRef};
+use crate::source::{load_local, RepoRef};
 use crate::state_ops::{drop_parts, in_any_part};
 use crate::{Error, Repo, Result};
 
@@ -62,7 +62,7 @@ pub fn get(repo: &mut Repo, reference: &str, merge: bool) -> Result<GetReport> {
             r.location
         )));
     }
-    let loaded = load_local(&local_path(&r.location), &repo.objects)?;
+    let loaded = load_local(std::path::Path::new(&r.location), &repo.objects)?;
     loaded
         .state
         .validate_structure()

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pv_fs::IoResultExt;
 use pv_objects::ObjectStore;
@@ -79,7 +79,7 @@ pub fn load_local(location: &Path, pool: &ObjectStore) -> Result<Loaded> {
         });
     }
     if location.is_file() {
-        let c = read_export(location, pool, None)?;
+        let c = read_export(location, pool)?;
         return Ok(Loaded {
             state: c.state,
             objects: None,
@@ -128,11 +128,7 @@ pub struct ExportContent {
 /// only `json` and `objects/<sha>` regular files are accepted. Fails if the
 /// state is invalid or references an object that is neither in the archive
 /// nor already in the pool (a truncated export).
-pub fn read_export(
-    file: &Path,
-    pool: &ObjectStore,
-    _want: Option<&BTreeSet<ObjectId>>,
-) -> Result<ExportContent> {
+pub fn read_export(file: &Path, pool: &ObjectStore) -> Result<ExportContent> {
     let bad = |msg: String| Error::BadArchive {
         path: file.to_path_buf(),
         msg,
@@ -191,11 +187,6 @@ pub fn read_export(
         }
     }
     Ok(ExportContent { state, written })
-}
-
-/// Resolve a local location given relative to the current directory.
-pub fn local_path(location: &str) -> PathBuf {
-    PathBuf::from(location)
 }
 
 #[cfg(test)]
