@@ -21,9 +21,12 @@ pub enum Numbers {
     Canonical,
     /// Go's float64 spelling (the value is rounded through `f64`).
     GoFloat,
+    /// The literal as it was parsed.
+    Literal,
 }
 
-/// Output style: indent unit and the spelling of strings and numbers.
+/// Output style: indent unit (empty: compact, on one line) and the
+/// spelling of strings and numbers.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     pub indent: &'static str,
@@ -58,6 +61,9 @@ pub fn to_string(v: &Value, style: Style) -> String {
 }
 
 fn newline(out: &mut String, style: Style, depth: usize) {
+    if style.indent.is_empty() {
+        return;
+    }
     out.push('\n');
     for _ in 0..depth {
         out.push_str(style.indent);
@@ -71,6 +77,7 @@ fn write_value(out: &mut String, v: &Value, style: Style, depth: usize) {
         Value::Number(n) => match style.numbers {
             Numbers::Canonical => out.push_str(&canonical_number(n.as_str())),
             Numbers::GoFloat => out.push_str(&go_float(&canonical_number(n.as_str()))),
+            Numbers::Literal => out.push_str(n.as_str()),
         },
         Value::String(s) => write_string(out, s, style.strings),
         Value::Array(a) if a.is_empty() => out.push_str("[]"),
@@ -95,7 +102,7 @@ fn write_value(out: &mut String, v: &Value, style: Style, depth: usize) {
                 }
                 newline(out, style, depth + 1);
                 write_string(out, k, style.strings);
-                out.push_str(": ");
+                out.push_str(if style.indent.is_empty() { ":" } else { ": " });
                 write_value(out, x, style, depth + 1);
             }
             newline(out, style, depth);
@@ -138,6 +145,20 @@ pub fn write_go_string(out: &mut String, s: &str) {
 mod tests {
     use super::*;
     use crate::parse;
+
+    #[test]
+    fn compact_go_form_keeps_literals() {
+        let v = parse(br#"{"b":[1.50,{}],"a":"<x>"}"#).unwrap();
+        let style = Style {
+            indent: "",
+            strings: Strings::GoHtml,
+            numbers: Numbers::Literal,
+        };
+        assert_eq!(
+            to_string(&v, style),
+            r#"{"a":"\u003cx\u003e","b":[1.50,{}]}"#
+        );
+    }
 
     #[test]
     fn tab_form_of_nested_values() {

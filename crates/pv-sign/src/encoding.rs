@@ -47,40 +47,15 @@ pub fn write_go_string(out: &mut String, s: &str) {
 /// Compact Go `encoding/json` text of a value (object members in the map's
 /// order, which for serde_json's map is sorted, as Go sorts map keys).
 pub fn go_compact(v: &Value) -> String {
-    let mut out = String::new();
-    write_go_compact(&mut out, v);
-    out
-}
-
-fn write_go_compact(out: &mut String, v: &Value) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(n.as_str()),
-        Value::String(s) => write_go_string(out, s),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_compact(out, x);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            out.push('{');
-            for (i, (k, x)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_string(out, k);
-                out.push(':');
-                write_go_compact(out, x);
-            }
-            out.push('}');
-        }
-    }
+    use pv_json::pretty::{to_string, Numbers, Strings, Style};
+    to_string(
+        v,
+        Style {
+            indent: "",
+            strings: Strings::GoHtml,
+            numbers: Numbers::Literal,
+        },
+    )
 }
 
 #[cfg(test)]
