@@ -32,7 +32,10 @@ impl KeyDef {
 
     /// True for credentials that must not be printed in logs.
     pub fn is_secret(&self) -> bool {
-        matches!(self.key, Key::PhCredsSecret | Key::PhFactoryAutotok)
+        matches!(
+            self.key,
+            Key::PhCredsSecret | Key::PhFactoryAutotok | Key::PvLanPvrToken
+        )
     }
 }
 
@@ -98,6 +101,8 @@ key_table! {
     PvDiskVoldir "PV_DISK_VOLDIR" Str(Some("/volumes")), P, ["disk.voldir"];
     PvDiskWritabledir "PV_DISK_WRITABLEDIR" Str(Some("/writable")), P, ["disk.writabledir"];
     PvDropbearCacheDir "PV_DROPBEAR_CACHE_DIR" Str(Some("/storage/cache/dropbear")), P, ["dropbear.cache.dir"];
+    PvLanPvrListen "PV_LAN_PVR_LISTEN" Str(None), P_O, [];
+    PvLanPvrToken "PV_LAN_PVR_TOKEN" Str(None), P_O, [];
     PvLibeventDebugMode "PV_LIBEVENT_DEBUG_MODE" Bool(false), P_O, [];
     PvLibthttpCertsdir "PV_LIBTHTTP_CERTSDIR" Str(Some("/certs")), P, ["libthttp.certdir"];
     PvLibthttpLogLevel "PV_LIBTHTTP_LOG_LEVEL" Int(3), P_O_R, ["libthttp.log.level"];

@@ -9,6 +9,9 @@ use rayon::prelude::*;
 
 use crate::{hash_reader, HashingWriter, ObjectError};
 
+/// One ingested file: its id and, if it was new, the rename that publishes it.
+type Ingested = (ObjectId, Option<PendingRename>);
+
 /// A flat directory of objects named by their sha256.
 #[derive(Debug, Clone)]
 pub struct ObjectStore {
@@ -104,7 +107,7 @@ impl ObjectStore {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<IngestStats, ObjectError> {
         let written = AtomicU64::new(0);
-        let results: Vec<Result<Option<(ObjectId, Option<PendingRename>)>, ObjectError>> = items
+        let results: Vec<Result<Option<Ingested>, ObjectError>> = items
             .par_iter()
             .map(|it| {
                 if let Some(id) = &it.expected {

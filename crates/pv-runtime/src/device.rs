@@ -61,6 +61,7 @@ pub struct Device {
     last_status: Option<Status>,
     pending_exit: Option<i32>,
     pub(crate) ctrl: Option<crate::ctrl::Control>,
+    lan: Option<pv_lan::LanServer>,
 }
 
 impl std::fmt::Debug for Device {
@@ -185,6 +186,7 @@ impl Device {
             last_status: None,
             pending_exit: None,
             ctrl: None,
+            lan: None,
         };
         let try_rev = st.pv_try.clone();
         let try_progress = try_rev
@@ -236,6 +238,9 @@ impl Device {
         }
         dev.meta.boot(&dev.layout, &booted);
         apply_revision_config(&mut dev.cfg, &dev.layout, &booted, &dev.meta);
+        if dev.ctrl.is_some() {
+            dev.lan = crate::lan::start(&dev.cfg, &dev.layout);
+        }
         let mut engine = Engine::new(&booted, model, dev.layout.clone(), dev.exe.clone());
         engine.logs = dev.logs.as_ref().map(|s| s.handle());
         engine.updating = dev.update.is_some();
@@ -247,6 +252,7 @@ impl Device {
             engine.platforms.len(),
             engine.model.groups.len()
         );
+        dev.publish_roles(&engine);
         dev.engine = Some(engine);
         Ok(dev)
     }
@@ -602,6 +608,7 @@ impl Device {
         }
         let _ = pv_container::volumes::unmount_all(&self.layout.voldir);
         info!("shutdown complete");
+        self.lan = None;
         self.ctrl = None;
         crate::logging::set_handle(None);
         if let Some(s) = self.logs.take() {

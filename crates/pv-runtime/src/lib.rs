@@ -18,6 +18,7 @@ pub mod engine;
 mod error;
 pub mod factory;
 pub mod gc;
+pub mod lan;
 pub mod layout;
 pub mod logging;
 pub mod metadata;

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::client::ClientError;
 use crate::run::{put_object, put_step, Answer, Ctx, EXIT_OK, EXIT_USAGE};
+use pv_ctrl_client::ClientError;
 
 fn names_in(a: &Answer, field: &str) -> Vec<String> {
     serde_json::from_slice::<serde_json::Value>(&a.body)
@@ -57,7 +57,7 @@ pub fn install(ctx: &mut Ctx, path: &Path, rev: Option<String>) -> Result<i32, C
         None => format!("locals/{}", file_sha256(path).map_err(input)?),
     };
 
-    let listed = ctx.call("GET", "/objects", crate::client::Body::None, None)?;
+    let listed = ctx.call("GET", "/objects", pv_ctrl_client::Body::None, None)?;
     if listed.status != 200 {
         return Ok(ctx.show(&listed));
     }
@@ -78,7 +78,7 @@ pub fn install(ctx: &mut Ctx, path: &Path, rev: Option<String>) -> Result<i32, C
         }
     }
 
-    let steps = ctx.call("GET", "/steps", crate::client::Body::None, None)?;
+    let steps = ctx.call("GET", "/steps", pv_ctrl_client::Body::None, None)?;
     if steps.status != 200 {
         return Ok(ctx.show(&steps));
     }

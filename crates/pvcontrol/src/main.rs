@@ -7,7 +7,6 @@
 //! busy (503), 255 any other refusal or a failed connection.
 
 mod cli;
-mod client;
 mod install;
 mod run;
 mod usage;

@@ -6,8 +6,8 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use crate::cli::{socket_path, Cmd, Options};
-use crate::client::{Body, Client, ClientError};
 use crate::install;
+use pv_ctrl_client::{Body, Client, ClientError};
 
 /// Exit status for success.
 pub const EXIT_OK: i32 = 0;

@@ -1,4 +1,4 @@
-//! A small HTTP/1.1 client over a Unix stream socket: one request per
+//! A small HTTP/1.1 client of the control socket over a Unix stream socket: one request per
 //! connection (`Connection: close`), bodies from memory or streamed from a
 //! file, responses delimited by `Content-Length`, chunked encoding or the
 //! end of the connection.
@@ -36,12 +36,13 @@ pub enum ClientError {
 }
 
 /// A request body.
-#[derive(Debug, Clone, Copy)]
 pub enum Body<'a> {
     None,
     Bytes(&'a [u8]),
     /// Streamed from this file with its size as `Content-Length`.
     File(&'a Path),
+    /// Streamed from a reader that yields exactly this many bytes.
+    Reader(&'a mut dyn Read, u64),
 }
 
 /// A response; the body went to the sink given to [`Client::send`].
@@ -104,10 +105,13 @@ impl Client {
         sink: &mut dyn Write,
     ) -> Result<Head, ClientError> {
         let mut file = None;
-        let length = match body {
+        let mut body = body;
+        let length = match &body {
             Body::None => None,
             Body::Bytes(b) => Some(b.len() as u64),
+            Body::Reader(_, n) => Some(*n),
             Body::File(p) => {
+                let p = *p;
                 let input = |source| ClientError::Input {
                     path: p.to_path_buf(),
                     source,
@@ -138,10 +142,18 @@ impl Client {
             }
         }
         stream.write_all(head.as_bytes())?;
-        match (body, file) {
+        match (&mut body, file) {
             (Body::Bytes(b), _) => stream.write_all(b)?,
             (Body::File(_), Some(mut f)) => {
                 io::copy(&mut f, &mut stream)?;
+            }
+            (Body::Reader(r, n), _) => {
+                let copied = io::copy(&mut r.take(*n), &mut stream)?;
+                if copied != *n {
+                    return Err(ClientError::Protocol(format!(
+                        "request body ended after {copied} of {n} bytes"
+                    )));
+                }
             }
             _ => {}
         }

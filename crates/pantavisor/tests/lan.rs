@@ -1,0 +1,378 @@
+//! The LAN endpoint for pvr and the control socket's roles, against a real
+//! running device (needs root):
+//!
+//! * the requests the original pvr sends for clone and post, over TCP;
+//! * our `pvr`: clone the running device, `pvr app add`, commit, post,
+//!   LOCAL_RUN, and the new container runs;
+//! * `pvcontrol` run inside real containers: a `mgmt` one gets the full
+//!   API, another one only what the spec allows.
+
+mod device;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use device::{can_run, checkout, start, wait, App, Device};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const TOKEN: &str = "lan-test-token-0123456789";
+
+/// An HTTP answer.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request over TCP to `url` (`http://host:port/path?query`).
+fn http(method: &str, url: &str, token: Option<&str>, body: &[u8]) -> Answer {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut s = TcpStream::connect(host).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut r = BufReader::new(s);
+    let h = pv_ctrl_client::read_head(&mut r).unwrap();
+    let mut out = vec![];
+    pv_ctrl_client::read_body(&mut r, &h, &mut out).unwrap();
+    Answer {
+        status: h.status,
+        headers: h.headers,
+        body: out,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// A device with the LAN endpoint on a free local port; returns it and its base URL.
+fn lan_device(d: &Path, apps: &[App<'_>]) -> (PathBuf, Device, String) {
+    let port = free_port();
+    std::fs::write(
+        d.join("pantavisor.config"),
+        format!(
+            "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\nPV_UPDATER_COMMIT_DELAY=0\n\
+             PV_LAN_PVR_LISTEN=127.0.0.1:{port}\nPV_LAN_PVR_TOKEN={TOKEN}\n"
+        ),
+    )
+    .unwrap();
+    let repo = checkout(d, apps, |r| {
+        // app containers count as stable after 1 s (default 30 s)
+        let dev = serde_json::json!({"groups": [
+            {"name": "platform", "status_goal": "STARTED", "restart_policy": "system", "timeout": 10},
+            {"name": "app", "status_goal": "STARTED", "restart_policy": "container", "timeout": 10,
+             "auto_recovery": {"policy": "on-failure", "max_retries": 3, "retry_delay": 1, "stable_timeout": 1}}
+        ]});
+        std::fs::write(r.join("device.json"), dev.to_string()).unwrap();
+    });
+    let dev = start(d, Some(&repo));
+    assert!(
+        dev.wait_log("status READY", 30),
+        "device never READY: {:?}",
+        apps.iter()
+            .map(|a| dev.console("0", a.name))
+            .collect::<Vec<_>>()
+    );
+    assert!(dev.wait_log("LAN endpoint for pvr listening", 5));
+    (repo, dev, format!("http://127.0.0.1:{port}"))
+}
+
+fn sleeper(name: &str) -> String {
+    format!("echo {name}-up; trap 'exit 0' TERM; while true; do sleep 1; done # marker-lan")
+}
+
+/// Add a container to the working tree of `repo` and commit.
+fn add_app_and_commit(d: &Path, repo: &Path, name: &str, script: &str) {
+    let cfg = d.join("pvr-config");
+    let r = pvr_core::Repo::open(repo, &cfg).unwrap();
+    let cj = d.join(format!("{name}.json"));
+    let cmd = serde_json::json!({"Cmd": ["/bin/sh", "-c", script], "Env": ["PATH=/bin"]});
+    std::fs::write(&cj, cmd.to_string()).unwrap();
+    let pristine = r.pristine().unwrap();
+    let env = pv_app::AppEnv {
+        checkout: repo,
+        pristine: &pristine,
+        cache_dir: &cfg.join("cache"),
+        progress: &pv_app::NoProgress,
+    };
+    let opts = pv_app::AppAddOptions {
+        from: Some(d.join("rootfs").to_string_lossy().into_owned()),
+        source_type: Some("rootfs".parse().unwrap()),
+        group: Some("app".into()),
+        config_json: Some(cj),
+        format_options: Some("-comp gzip".into()),
+        ..Default::default()
+    };
+    pv_app::app_add(&env, name, &opts).unwrap();
+    device::commit(repo, &cfg, |_| {});
+}
+
+#[test]
+fn lan_endpoint_speaks_the_original_pvr_protocol() {
+    if !can_run() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let script = sleeper("base");
+    let (repo, dev, url) = lan_device(d.path(), &[App::new("base", "app", &script)]);
+
+    // no token: 401 naming a login endpoint, as pvr expects
+    let a = http("GET", &format!("{url}/cgi-bin/pvr/.pvrremote"), None, b"");
+    assert_eq!(a.status, 401);
+    assert!(a.header("www-authenticate").unwrap().contains("ph-aeps="));
+    let a = http(
+        "GET",
+        &format!("{url}/cgi-bin/.pvrremote"),
+        Some("wrong-token-wrong-token"),
+        b"",
+    );
+    assert_eq!(a.status, 401);
+    // pvr's login prompt: the token as password
+    let a = http(
+        "POST",
+        &format!("{url}/cgi-bin/pvr/auth/login"),
+        None,
+        format!(r#"{{"username":"x","password":"{TOKEN}"}}"#).as_bytes(),
+    );
+    assert_eq!((a.status, a.json()["token"].as_str()), (200, Some(TOKEN)));
+
+    // clone: .pvrremote (the golden path's /cgi-bin spelling), state, objects
+    let remote = http(
+        "GET",
+        &format!("{url}/cgi-bin/.pvrremote"),
+        Some(TOKEN),
+        b"",
+    )
+    .json();
+    assert_eq!(remote["pvr-spec"], "pvr-pantahub-1");
+    let get_url = remote["json-get-url"].as_str().unwrap();
+    let objects = remote["objects-endpoint"].as_str().unwrap().to_string();
+    let a = http("GET", get_url, Some(TOKEN), b"");
+    assert_eq!(a.status, 200);
+    let state = a.json();
+    let local: Value =
+        serde_json::from_slice(&std::fs::read(repo.join(".pvr/json")).unwrap()).unwrap();
+    assert_eq!(state, local, "the device serves the running revision");
+    let (key, sha) = state
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.ends_with("root.squashfs"))
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .unwrap();
+    let info = http("GET", &format!("{objects}/{sha}"), Some(TOKEN), b"");
+    assert_eq!(info.status, 200);
+    let info = info.json();
+    let size: u64 = info["size"].as_str().unwrap().parse().unwrap();
+    let signed = info["signed-geturl"].as_str().unwrap();
+    let blob = http("GET", signed, None, b"");
+    assert_eq!((blob.status, blob.body.len() as u64), (200, size));
+    assert_eq!(sha_hex(&blob.body), sha, "{key}");
+    let forged = signed.replace("signature=", "signature=00");
+    assert_eq!(http("GET", &forged, None, b"").status, 403);
+    let missing = "0".repeat(64);
+    assert_eq!(
+        http("GET", &format!("{objects}/{missing}"), Some(TOKEN), b"").status,
+        404
+    );
+
+    // post: a new container, objects announced and uploaded, then the envelope
+    add_app_and_commit(d.path(), &repo, "extra", &sleeper("extra"));
+    let new_state: Value =
+        serde_json::from_slice(&std::fs::read(repo.join(".pvr/json")).unwrap()).unwrap();
+    let pool = pvr_core::Repo::open(&repo, &d.path().join("pvr-config"))
+        .unwrap()
+        .objects;
+    let baseline: std::collections::BTreeSet<String> = state
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    // an object the device has: 409
+    let ann = serde_json::json!({"sha256sum": sha, "objectname": key, "size": size.to_string(), "mime-type": "application/octet-stream"});
+    let a = http(
+        "POST",
+        &format!("{objects}/"),
+        Some(TOKEN),
+        ann.to_string().as_bytes(),
+    );
+    assert_eq!(
+        (a.status, a.header("pantahub-object-type")),
+        (409, Some("object"))
+    );
+    let mut uploaded = 0;
+    for (k, v) in new_state.as_object().unwrap() {
+        let Some(id) = v
+            .as_str()
+            .filter(|s| s.len() == 64 && !baseline.contains(*s))
+        else {
+            continue;
+        };
+        let data = std::fs::read(pool.path(&id.parse().unwrap())).unwrap();
+        let ann = serde_json::json!({"sha256sum": id, "objectname": k, "size": data.len().to_string(), "mime-type": "application/octet-stream",
+            "id": "", "storage-id": "", "owner": "", "signed-puturl": "", "signed-geturl": "", "now": "", "expire-time": ""});
+        let a = http(
+            "POST",
+            &format!("{objects}/"),
+            Some(TOKEN),
+            ann.to_string().as_bytes(),
+        );
+        if a.status == 409 {
+            continue; // same object under two keys
+        }
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        let put = a.json()["signed-puturl"].as_str().unwrap().to_string();
+        // wrong bytes are refused and leave nothing behind
+        let bad = http("PUT", &put, None, b"not the object");
+        assert_eq!(bad.status, 422, "{}", String::from_utf8_lossy(&bad.body));
+        assert!(!dev.storage.join("objects").join(id).exists());
+        let ok = http("PUT", &put, None, &data);
+        assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+        assert!(dev.storage.join("objects").join(id).exists());
+        uploaded += 1;
+    }
+    assert!(uploaded >= 1, "the new container's objects were uploaded");
+    let envelope = serde_json::json!({"commit-msg": "add extra", "rev": -1, "state": new_state});
+    let a = http(
+        "POST",
+        &remote["post-url"].as_str().unwrap().to_string(),
+        Some(TOKEN),
+        envelope.to_string().as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let posted = a.json();
+    assert_eq!(posted["rev"], -1);
+    assert!(posted.get("run-error").is_none(), "{posted}");
+    let rev = posted["revlocal"].as_str().unwrap().to_string();
+    assert!(rev.starts_with("locals/pvr-"), "{rev}");
+    assert_eq!(posted["state-sha"].as_str().unwrap().len(), 64);
+    assert!(
+        dev.wait_progress(&rev, "UPDATED", 30),
+        "{}",
+        dev.progress(&rev)
+    );
+    assert!(wait(10, || dev.console(&rev, "extra").contains("extra-up")));
+    assert_eq!(
+        std::fs::read_to_string(dev.storage.join("trails").join(&rev).join(".pv/commitmsg"))
+            .unwrap(),
+        "add extra"
+    );
+    // the new revision is what the endpoint serves now
+    let now = http("GET", get_url, Some(TOKEN), b"").json();
+    assert_eq!(now, new_state);
+    dev.stop();
+}
+
+/// A built binary of this workspace (built on demand when only this
+/// package's tests were built).
+fn workspace_bin(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_pantavisor"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let p = dir.join(name);
+    if !p.exists() {
+        let target = dir.parent().unwrap();
+        let ok = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", name])
+            .env("CARGO_TARGET_DIR", target)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "building {name}");
+    }
+    p
+}
+
+/// Copy a dynamically linked binary and the libraries it needs into `root`.
+fn install_binary(root: &Path, bin: &Path, as_name: &str) {
+    let dest = root.join("usr/bin").join(as_name);
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::copy(bin, &dest).unwrap();
+    let out = Command::new("ldd").arg(bin).output().unwrap();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let path = line
+            .split_whitespace()
+            .find(|w| w.starts_with('/'))
+            .map(PathBuf::from);
+        if let Some(lib) = path {
+            let to = root.join(lib.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&lib, &to).unwrap();
+        }
+    }
+}
+
+#[test]
+fn roles_of_containers_on_the_control_socket() {
+    if !can_run() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pvcontrol = workspace_bin("pvcontrol");
+    install_binary(&d.path().join("rootfs"), &pvcontrol, "pvcontrol");
+    let probe = "sleep 1; /usr/bin/pvcontrol ls 2>&1; echo ls-rc=$?; \
+        /usr/bin/pvcontrol devmeta ls 2>&1; echo devmeta-rc=$?; \
+        /usr/bin/pvcontrol signal ready 2>&1; echo signal-rc=$?; \
+        echo probe-done; trap 'exit 0' TERM; while true; do sleep 1; done # marker-lan";
+    let mut mgmt = App::new("mgmt", "platform", probe);
+    mgmt.args = vec![r#"PV_ROLES=["mgmt"]"#.into()];
+    let mut app = App::new("app", "app", probe);
+    app.status_goal = Some("READY");
+    let (_repo, dev, _url) = lan_device(d.path(), &[mgmt, app]);
+    assert!(wait(20, || dev.console("0", "mgmt").contains("probe-done")
+        && dev.console("0", "app").contains("probe-done")));
+    let m = dev.console("0", "mgmt");
+    let a = dev.console("0", "app");
+    // mgmt: full API
+    assert!(m.contains("ls-rc=0"), "{m}");
+    assert!(m.contains("\"name\":\"app\"") || m.contains("app"), "{m}");
+    assert!(m.contains("devmeta-rc=0"), "{m}");
+    assert!(m.contains("pantavisor.revision"), "{m}");
+    // not mgmt: refused, except the signal it is allowed to send
+    assert!(!a.contains("ls-rc=0"), "{a}");
+    assert!(a.contains("Request not sent from a mgmt platform"), "{a}");
+    assert!(!a.contains("devmeta-rc=0"), "{a}");
+    assert!(a.contains("signal-rc=0"), "the app may signal ready: {a}");
+    // the app's READY goal was reached through that signal
+    assert!(dev.wait_log("status READY", 10));
+    // the host (this test) has the full API too
+    let (s, body) = dev.ctrl("GET", "/containers", b"");
+    assert_eq!(s, 200, "{body}");
+    dev.stop();
+}

@@ -1,0 +1,302 @@
+//! The device side of `pvr clone`, `pvr get` and `pvr post` over the local
+//! network: the `.pvrremote` protocol of the hub, served by the runtime on
+//! a TCP address of the device's configuration (port 12368 by convention).
+//!
+//! ```text
+//!  pvr ──HTTP (Bearer token)──▶ LanServer ── pv-ctrl (as the host) ──▶ runtime (single owner of state)
+//!      ◀── object bytes ─────── pool files (read-only, content-addressed)
+//! ```
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET [/steps/<rev>]/.pvrremote` | URLs of the protocol for `current` or `<rev>` |
+//! | `GET /steps/<rev>/state` | the revision's state JSON |
+//! | `GET /objects/<sha>` | object info with a signed GET URL, 404 if absent |
+//! | `POST /objects/` | 409 if the device has the object, else a signed PUT URL |
+//! | `GET`/`PUT /blobs/<sha>?expires=…&signature=…` | object bytes (no token needed: the URL is signed) |
+//! | `POST /steps` | the envelope's state becomes `locals/pvr-<sha16>` and runs (`"run": false` to only install) |
+//! | `GET /steps`, `GET /steps/<rev>/progress` | the control API's lists and progress |
+//! | `POST /auth/login` | `{"password": <token>}` → `{"token": <token>}` (for pvr's login prompt) |
+//!
+//! Paths are answered under `/cgi-bin/pvr`, `/cgi-bin` and `/`. Every call
+//! but the login and signed blob URLs needs `Authorization: Bearer <token>`;
+//! otherwise 401 with a `WWW-Authenticate` header naming the login endpoint.
+
+mod auth;
+mod handlers;
+mod route;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tiny_http::{Header, Request, Response, Server, StatusCode};
+
+pub use auth::{Token, SIGNED_URL_LIFETIME_SECS};
+pub use handlers::{parse_envelope, Envelope};
+pub use route::{route, NoRoute, Route};
+
+use handlers::{Ctx, Reply, MAX_ANNOUNCE, MAX_ENVELOPE};
+
+/// The conventional port of the endpoint.
+pub const DEFAULT_PORT: u16 = 12368;
+
+/// Starting the endpoint failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LanError {
+    #[error("LAN endpoint: bad listen address {0:?} (want IP:PORT or IP)")]
+    Address(String),
+    #[error("LAN endpoint: {0}")]
+    Token(String),
+    #[error("LAN endpoint: cannot listen on {addr}: {msg}")]
+    Listen { addr: String, msg: String },
+}
+
+/// Where and how to serve.
+#[derive(Debug, Clone)]
+pub struct LanConfig {
+    pub listen: SocketAddr,
+    pub token: Token,
+    /// The control socket to forward changes to.
+    pub ctrl_socket: PathBuf,
+    /// The object pool (read-only here).
+    pub objects: PathBuf,
+    /// Reported as `trail-id`.
+    pub trail_id: String,
+}
+
+/// Parse `IP:PORT`, `IP` (port 12368) or `:PORT` (all addresses).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, LanError> {
+    let s = s.trim();
+    let bad = || LanError::Address(s.to_string());
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = s.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
+    }
+    if let Some(port) = s.strip_prefix(':') {
+        let port = port.parse().map_err(|_| bad())?;
+        return Ok(SocketAddr::new([0, 0, 0, 0].into(), port));
+    }
+    Err(bad())
+}
+
+/// A running endpoint; dropping it stops it.
+pub struct LanServer {
+    server: Arc<Server>,
+    workers: Vec<JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl LanServer {
+    /// Bind and start serving with a few worker threads.
+    pub fn start(cfg: LanConfig) -> Result<LanServer, LanError> {
+        let server = Server::http(cfg.listen).map_err(|e| LanError::Listen {
+            addr: cfg.listen.to_string(),
+            msg: e.to_string(),
+        })?;
+        let addr = server.server_addr().to_ip().unwrap_or(cfg.listen);
+        let server = Arc::new(server);
+        let cfg = Arc::new(cfg);
+        let workers = (0..3)
+            .map(|i| {
+                let server = server.clone();
+                let cfg = cfg.clone();
+                std::thread::Builder::new()
+                    .name(format!("pv-lan-{i}"))
+                    .spawn(move || {
+                        for req in server.incoming_requests() {
+                            serve(&cfg, addr, req);
+                        }
+                    })
+                    .expect("spawn LAN worker")
+            })
+            .collect();
+        Ok(LanServer {
+            server,
+            workers,
+            addr,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for LanServer {
+    fn drop(&mut self) {
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// `http://<host>/cgi-bin/pvr`, from a Host header that looks like one.
+fn base_url(req: &Request, addr: SocketAddr) -> String {
+    let host = header(req, "host")
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() < 256
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .map(String::from)
+        .unwrap_or_else(|| addr.to_string());
+    format!("http://{host}/cgi-bin/pvr")
+}
+
+fn read_capped(req: &mut Request, cap: u64) -> Result<Vec<u8>, Reply> {
+    if req.body_length().is_some_and(|n| n as u64 > cap) {
+        return Err(Reply::error(413, "request body too large"));
+    }
+    let mut buf = vec![];
+    req.as_reader()
+        .take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Reply::error(400, format!("reading the body: {e}")))?;
+    if buf.len() as u64 > cap {
+        return Err(Reply::error(413, "request body too large"));
+    }
+    Ok(buf)
+}
+
+fn serve(cfg: &LanConfig, addr: SocketAddr, mut req: Request) {
+    let method = req.method().as_str().to_ascii_uppercase();
+    let target = req.url().to_string();
+    let base = base_url(&req, addr);
+    let ctx = Ctx {
+        token: cfg.token.clone(),
+        ctrl: pv_ctrl_client::Client::new(&cfg.ctrl_socket),
+        objects: cfg.objects.clone(),
+        trail_id: cfg.trail_id.clone(),
+        base: base.clone(),
+        now: now(),
+    };
+    let reply = match route::route(&method, &target) {
+        Err(NoRoute::NotFound) => Reply::error(404, "Not Found"),
+        Err(NoRoute::MethodNotAllowed) => Reply::error(405, "Method Not Allowed"),
+        Ok(r) => {
+            let signed = matches!(
+                r,
+                Route::BlobGet { .. } | Route::BlobPut { .. } | Route::Login
+            );
+            if !signed && !cfg.token.accepts_header(header(&req, "authorization")) {
+                Reply::JsonWith(
+                    401,
+                    serde_json::json!({"Error": "Unauthorized: send Authorization: Bearer <token> (pvr -a TOKEN or PVR_AUTH)"}),
+                    vec![(
+                        "WWW-Authenticate",
+                        format!("Bearer realm=\"pantavisor\", ph-aeps=\"{}/auth\"", base),
+                    )],
+                )
+            } else {
+                dispatch(&ctx, r, &mut req)
+            }
+        }
+    };
+    tracing::debug!("LAN {method} {target}");
+    respond(req, reply);
+}
+
+fn dispatch(ctx: &Ctx, r: Route, req: &mut Request) -> Reply {
+    match r {
+        Route::Remote { rev } => ctx.remote(&rev),
+        Route::State { rev } => ctx.state(&rev),
+        Route::Steps => ctx.forward_get("/steps"),
+        Route::Progress { rev } => ctx.forward_get(&format!("/steps/{rev}/progress")),
+        Route::ObjectInfo { sha } => ctx.object_get_info(&sha),
+        Route::ObjectAnnounce => match read_capped(req, MAX_ANNOUNCE) {
+            Ok(b) => ctx.object_announce(&b),
+            Err(r) => r,
+        },
+        Route::BlobGet { sha, query } => ctx.blob_get(&sha, &query),
+        Route::BlobPut { sha, query } => {
+            let len = req.body_length().map(|n| n as u64);
+            ctx.blob_put(&sha, &query, req.as_reader(), len)
+        }
+        Route::PostStep => match read_capped(req, MAX_ENVELOPE) {
+            Ok(b) => ctx.post_step(&b),
+            Err(r) => r,
+        },
+        Route::Login => match read_capped(req, MAX_ANNOUNCE) {
+            Ok(b) => ctx.login(&b),
+            Err(r) => r,
+        },
+    }
+}
+
+fn h(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
+}
+
+fn respond(req: Request, reply: Reply) {
+    let json = |status: u16, v: serde_json::Value, extra: Vec<(&'static str, String)>| {
+        let mut r = Response::from_data(serde_json::to_vec(&v).unwrap_or_default())
+            .with_status_code(StatusCode(status))
+            .with_header(h("Content-Type", "application/json"));
+        for (k, v) in extra {
+            r.add_header(h(k, &v));
+        }
+        r.boxed()
+    };
+    let resp = match reply {
+        Reply::Json(s, v) => json(s, v, vec![]),
+        Reply::JsonWith(s, v, extra) => json(s, v, extra),
+        Reply::Bytes(s, ct, b) => Response::from_data(b)
+            .with_status_code(StatusCode(s))
+            .with_header(h("Content-Type", ct))
+            .boxed(),
+        Reply::File(f, len) => Response::new(
+            StatusCode(200),
+            vec![h("Content-Type", "application/octet-stream")],
+            f,
+            Some(len as usize),
+            None,
+        )
+        .boxed(),
+    };
+    if let Err(e) = req.respond(resp) {
+        tracing::debug!("LAN: answer not delivered: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen("0.0.0.0:12368").unwrap().port(), 12368);
+        assert_eq!(
+            parse_listen("127.0.0.1").unwrap().to_string(),
+            "127.0.0.1:12368"
+        );
+        assert_eq!(parse_listen(":8080").unwrap().to_string(), "0.0.0.0:8080");
+        assert_eq!(parse_listen("[::1]:9").unwrap().to_string(), "[::1]:9");
+        assert!(parse_listen("device.local").is_err());
+        assert!(parse_listen("1.2.3.4:x").is_err());
+    }
+}
