@@ -154,13 +154,13 @@ impl Running {
         }
         self.signal(Signal::SIGKILL);
         self.kill_leftovers();
-        let code = loop {
+
+        loop {
             if let Some(c) = self.try_exit() {
                 break c;
             }
             std::thread::sleep(Duration::from_millis(10));
-        };
-        code
+        }
     }
 
     fn kill_leftovers(&self) {

@@ -143,6 +143,7 @@ fn busybox_container_is_isolated() {
     assert!(std::fs::OpenOptions::new()
         .write(true)
         .create(true)
+        .truncate(true)
         .open(vol.join("root.squashfs/x"))
         .is_err());
     assert_eq!(

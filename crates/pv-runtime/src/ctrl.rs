@@ -159,19 +159,19 @@ impl Device {
                     Err(e) => e.into(),
                 }
             }
-            CtrlRequest::ListObjects => match ObjectStore::open(self.layout.objects())
-                .and_then(|s| Ok(s.list().map(|l| (s, l))))
-            {
-                Ok(Ok((s, ids))) => CtrlReply::Objects(
-                    ids.iter()
-                        .map(|id| ObjectInfo {
-                            sha256: id.to_hex(),
-                            size: s.path(id).metadata().map(|m| m.len()).unwrap_or(0),
-                        })
-                        .collect(),
-                ),
-                _ => ApiError::internal("Cannot list objects").into(),
-            },
+            CtrlRequest::ListObjects => {
+                match ObjectStore::open(self.layout.objects()).map(|s| s.list().map(|l| (s, l))) {
+                    Ok(Ok((s, ids))) => CtrlReply::Objects(
+                        ids.iter()
+                            .map(|id| ObjectInfo {
+                                sha256: id.to_hex(),
+                                size: s.path(id).metadata().map(|m| m.len()).unwrap_or(0),
+                            })
+                            .collect(),
+                    ),
+                    _ => ApiError::internal("Cannot list objects").into(),
+                }
+            }
             CtrlRequest::PutObject { id, temp_path } => {
                 let target = self.layout.objects().join(id.to_hex());
                 match pv_fs::rename_durable(&temp_path, &target) {

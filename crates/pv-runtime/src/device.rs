@@ -416,7 +416,7 @@ impl Device {
                     !st.is_zero()
                         && !p.user_stopped
                         && !p.recovery_failed
-                        && !p.goal_reached_at.is_some_and(|t| now >= t + st)
+                        && p.goal_reached_at.is_none_or(|t| now < t + st)
                 });
                 if unstable {
                     if !waiting_reported {

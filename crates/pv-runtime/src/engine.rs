@@ -182,12 +182,10 @@ impl Engine {
     fn tick_one(&mut self, i: usize, now: Instant) -> Verdict {
         let g = self.platforms[i].def.group;
         match self.platforms[i].status {
-            Status::Recovering => {
-                if self.platforms[i].recover_at.is_some_and(|t| now >= t) {
-                    self.platforms[i].status = Status::Installed;
-                    self.platforms[i].recover_at = None;
-                    return self.tick_one(i, now);
-                }
+            Status::Recovering if self.platforms[i].recover_at.is_some_and(|t| now >= t) => {
+                self.platforms[i].status = Status::Installed;
+                self.platforms[i].recover_at = None;
+                return self.tick_one(i, now);
             }
             Status::Installed | Status::Blocked => {
                 if !self.gate_open(g, now) {
