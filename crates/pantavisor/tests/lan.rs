@@ -14,6 +14,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use device::bins::workspace_bin;
 use device::{can_run, checkout, start, wait, App, Device};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -270,7 +271,7 @@ fn lan_endpoint_speaks_the_original_pvr_protocol() {
     let envelope = serde_json::json!({"commit-msg": "add extra", "rev": -1, "state": new_state});
     let a = http(
         "POST",
-        &remote["post-url"].as_str().unwrap().to_string(),
+        remote["post-url"].as_str().unwrap(),
         Some(TOKEN),
         envelope.to_string().as_bytes(),
     );
@@ -296,27 +297,6 @@ fn lan_endpoint_speaks_the_original_pvr_protocol() {
     let now = http("GET", get_url, Some(TOKEN), b"").json();
     assert_eq!(now, new_state);
     dev.stop();
-}
-
-/// A built binary of this workspace (built on demand when only this
-/// package's tests were built).
-fn workspace_bin(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_pantavisor"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let p = dir.join(name);
-    if !p.exists() {
-        let target = dir.parent().unwrap();
-        let ok = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", name])
-            .env("CARGO_TARGET_DIR", target)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "building {name}");
-    }
-    p
 }
 
 /// Copy a dynamically linked binary and the libraries it needs into `root`.
@@ -374,5 +354,130 @@ fn roles_of_containers_on_the_control_socket() {
     // the host (this test) has the full API too
     let (s, body) = dev.ctrl("GET", "/containers", b"");
     assert_eq!(s, 200, "{body}");
+    dev.stop();
+}
+
+/// Run our `pvr` in `cwd` with its own config dir; panics on failure.
+fn pvr(d: &Path, cwd: &Path, args: &[&str]) -> String {
+    let out = Command::new(workspace_bin("pvr"))
+        .args(args)
+        .current_dir(cwd)
+        .env("PVR_CONFIG_DIR", d.join("host-pvr-config"))
+        .env("PVR_AUTH", TOKEN)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "pvr {args:?}: {text}");
+    text
+}
+
+#[test]
+fn pvr_clone_app_add_commit_post_and_run() {
+    if !can_run() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let script = sleeper("base");
+    let (_repo, dev, url) = lan_device(d.path(), &[App::new("base", "app", &script)]);
+    let work = d.path().join("host");
+    std::fs::create_dir_all(&work).unwrap();
+
+    // clone the running device (the golden path's /cgi-bin spelling)
+    pvr(
+        d.path(),
+        &work,
+        &["clone", &format!("{url}/cgi-bin"), "my-device"],
+    );
+    let co = work.join("my-device");
+    assert!(co.join("base/run.json").exists());
+
+    // add a container from a rootfs directory, commit
+    let cfg = d.path().join("web.json");
+    let cmd = serde_json::json!({"Cmd": ["/bin/sh", "-c", sleeper("web")], "Env": ["PATH=/bin"]});
+    std::fs::write(&cfg, cmd.to_string()).unwrap();
+    let rootfs = d.path().join("rootfs");
+    pvr(
+        d.path(),
+        &co,
+        &[
+            "app",
+            "add",
+            "web",
+            "--type",
+            "rootfs",
+            "--from",
+            rootfs.to_str().unwrap(),
+            "--group",
+            "app",
+            "--config-json",
+            cfg.to_str().unwrap(),
+            "--format-options=-comp gzip",
+        ],
+    );
+    pvr(d.path(), &co, &["add", "."]);
+    pvr(d.path(), &co, &["commit", "-m", "add web"]);
+
+    // post without running, then LOCAL_RUN through the control socket
+    let out = pvr(d.path(), &co, &["post", "--no-run", &url]);
+    assert!(
+        out.contains("Successfully posted Revision locals/pvr-"),
+        "{out}"
+    );
+    let rev = out
+        .split_whitespace()
+        .find(|w| w.starts_with("locals/pvr-"))
+        .unwrap()
+        .to_string();
+    assert!(
+        dev.progress(&rev).contains("\"status\":\"NEW\""),
+        "{}",
+        dev.progress(&rev)
+    );
+    assert_eq!(
+        std::fs::read_link(dev.storage.join("trails/current")).unwrap(),
+        Path::new("0"),
+        "not run yet"
+    );
+    let (s, b) = dev.run_local(&rev);
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        dev.wait_progress(&rev, "UPDATED", 30),
+        "{}",
+        dev.progress(&rev)
+    );
+    assert!(
+        wait(10, || dev.console(&rev, "web").contains("web-up")),
+        "the new container runs"
+    );
+    // a non-reboot update: the untouched container was never restarted
+    assert_eq!(dev.log_count("container base: started"), 1);
+
+    // a second change posted and run right away; only what changed is uploaded
+    std::fs::create_dir_all(co.join("_config/web/etc")).unwrap();
+    std::fs::write(co.join("_config/web/etc/motd"), "hello over the LAN\n").unwrap();
+    pvr(d.path(), &co, &["add", "."]);
+    pvr(d.path(), &co, &["commit", "-m", "motd"]);
+    let out = pvr(d.path(), &co, &["post"]);
+    let rev2 = out
+        .split_whitespace()
+        .find(|w| w.starts_with("locals/pvr-"))
+        .unwrap()
+        .to_string();
+    assert_ne!(rev2, rev);
+    assert!(
+        dev.wait_progress(&rev2, "UPDATED", 30),
+        "{}",
+        dev.progress(&rev2)
+    );
+    // get brings the device's state back into a fresh clone, byte for byte
+    pvr(d.path(), &work, &["clone", &url, "again"]);
+    assert_eq!(
+        std::fs::read(work.join("again/.pvr/json")).unwrap(),
+        std::fs::read(co.join(".pvr/json")).unwrap()
+    );
     dev.stop();
 }

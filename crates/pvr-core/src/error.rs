@@ -28,6 +28,8 @@ pub enum Error {
     BadArchive { path: PathBuf, msg: String },
     #[error("unknown revision {0:?} (see 'pvr log')")]
     UnknownRevision(String),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]

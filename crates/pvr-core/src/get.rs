@@ -1,10 +1,12 @@
 //! `pvr get` and `pvr merge`: bring a state (or some of its parts) into the
 //! committed state, with its objects. The working tree is not touched.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use pv_types::State;
+use pv_types::{ObjectId, State};
 
+use crate::remote::{discover, Client};
 use crate::source::{load_local, RepoRef};
 use crate::state_ops::{drop_parts, in_any_part};
 use crate::{Error, Repo, Result};
@@ -53,14 +55,25 @@ pub fn combine(pristine: &State, remote: &State, r: &RepoRef, merge: bool) -> St
     next
 }
 
-/// `pvr get <ref>` (merge = false) or `pvr merge <ref>` (merge = true).
+/// `pvr get <ref>` (merge = false) or `pvr merge <ref>` (merge = true),
+/// anonymously for remotes. See [`get_with`].
 pub fn get(repo: &mut Repo, reference: &str, merge: bool) -> Result<GetReport> {
+    get_with(repo, reference, merge, &Client::default())
+}
+
+/// `pvr get`/`pvr merge` from a local repository, an export or an http(s)
+/// remote (through `client`). Objects are stored first (verified); the
+/// committed state is replaced only once all of them are there, so a
+/// failure leaves `.pvr/` as it was.
+pub fn get_with(
+    repo: &mut Repo,
+    reference: &str,
+    merge: bool,
+    client: &Client,
+) -> Result<GetReport> {
     let r = RepoRef::parse(reference);
     if r.is_remote() {
-        return Err(Error::Other(format!(
-            "{}: remote repositories are not supported by this build",
-            r.location
-        )));
+        return get_remote(repo, reference, &r, merge, client);
     }
     let loaded = load_local(std::path::Path::new(&r.location), &repo.objects)?;
     loaded
@@ -99,6 +112,53 @@ pub fn get(repo: &mut Repo, reference: &str, merge: bool) -> Result<GetReport> {
     let next = combine(&repo.pristine()?, &loaded.state, &r, merge);
     repo.write_pristine(&next)?;
     repo.config.default_get_url = reference.to_string();
+    repo.save_config()?;
+    report.state = next;
+    Ok(report)
+}
+
+fn get_remote(
+    repo: &mut Repo,
+    reference: &str,
+    r: &RepoRef,
+    merge: bool,
+    client: &Client,
+) -> Result<GetReport> {
+    let pristine = repo.pristine()?;
+    let remote = discover(client, &r.location)?;
+    let state = remote.fetch_state(client)?;
+    let fetched = if r.parts.is_empty() {
+        state.clone()
+    } else {
+        state.filter_parts(&r.parts)
+    };
+    let ids: Vec<ObjectId> = fetched.objects().into_iter().map(|(_, id)| id).collect();
+    let downloaded: BTreeSet<ObjectId> = remote
+        .download_missing(client, &repo.objects, &ids)?
+        .into_iter()
+        .collect();
+    let mut report = GetReport {
+        pool: repo.objects.dir().to_path_buf(),
+        ..Default::default()
+    };
+    for (k, id) in fetched.objects() {
+        let how = if downloaded.contains(&id) {
+            ""
+        } else {
+            " cache"
+        };
+        report.lines.push(format!("{k} [OK{how}]"));
+        report.imported += 1;
+    }
+    let next = combine(&pristine, &state, r, merge);
+    repo.write_pristine(&next)?;
+    repo.config.default_get_url = reference.to_string();
+    if repo.config.default_put_url.is_empty() {
+        repo.config.default_put_url = r.location.clone();
+    }
+    if repo.config.default_post_url.is_empty() {
+        repo.config.default_post_url = r.location.clone();
+    }
     repo.save_config()?;
     report.state = next;
     Ok(report)

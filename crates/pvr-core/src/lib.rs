@@ -7,6 +7,9 @@
 //! and diff compare it with the pristine state through a JSON merge patch;
 //! commit applies that patch and copies new objects into the pool.
 //!
+//! `get`, `merge`, `clone`, `inspect` and `post` also speak to http(s)
+//! remotes (the hub, or a device's pvr endpoint) through [`remote`].
+//!
 //! Beyond the original, each commit is recorded in a local history kept
 //! under the pvr config directory ([`history`]), so earlier states can be
 //! listed and checked out again.
@@ -20,6 +23,7 @@ pub mod export;
 pub mod get;
 pub mod history;
 pub mod progress;
+pub mod remote;
 pub mod repo;
 pub mod source;
 mod statcache;

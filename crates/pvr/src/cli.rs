@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::exit::Exit;
-use crate::{cmd_repo, cmd_transfer};
+use crate::{cmd_remote, cmd_repo, cmd_transfer};
 
 /// pvr: manage Pantavisor device states like a git repository.
 #[derive(Debug, Parser)]
@@ -17,6 +17,15 @@ pub struct Cli {
     /// Never draw progress bars.
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Bearer token for http(s) remotes (also $PVR_ACCESSTOKEN).
+    #[arg(
+        long = "access-token",
+        short = 'a',
+        env = "PVR_AUTH",
+        global = true,
+        hide_env_values = true
+    )]
+    pub access_token: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -81,7 +90,8 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Copy a repository (local directory or export) into a new checkout.
+    /// Copy a repository (directory, export, http(s) remote or device IP)
+    /// into a new checkout.
     Clone {
         reference: String,
         dir: Option<PathBuf>,
@@ -100,6 +110,35 @@ pub enum Cmd {
         #[arg(long, short = 'c')]
         canonical: bool,
     },
+    /// Upload the committed state's missing objects to a remote and post
+    /// the state as a new revision.
+    Post {
+        /// Remote URL or device IP (default: the saved post, else get, URL).
+        url: Option<String>,
+        /// Commit message (default: the last commit's).
+        #[arg(short = 'm', long = "commit-msg")]
+        commit_msg: Option<String>,
+        /// JSON object the posted body starts from.
+        #[arg(long)]
+        envelope: Option<String>,
+        /// Revision to post (-1 = next).
+        #[arg(long, allow_hyphen_values = true)]
+        rev: Option<i64>,
+        /// Upload objects the remote already has (except links).
+        #[arg(long)]
+        force: bool,
+        /// Ask a device to store the revision without running it.
+        #[arg(long = "no-run")]
+        no_run: bool,
+    },
+    /// Upload every object of the committed state to an objects endpoint.
+    Putobjects {
+        endpoint: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a remote's .pvrremote document.
+    Remoteinfo { reference: Option<String> },
     /// Write the committed state and its objects as a tarball.
     Export {
         /// Comma-separated parts to export.
@@ -138,6 +177,11 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             pvr_core::progress::Progress::auto()
         },
         cwd: std::env::current_dir()?,
+        client: pvr_core::remote::Client::new(
+            cli.access_token
+                .clone()
+                .or_else(|| std::env::var("PVR_ACCESSTOKEN").ok()),
+        ),
     };
     match cli.cmd {
         Cmd::Init { objects, spec } => cmd_repo::init(&ctx, objects, spec),
@@ -168,6 +212,26 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             reference,
             canonical,
         } => cmd_transfer::inspect(&ctx, reference, canonical),
+        Cmd::Post {
+            url,
+            commit_msg,
+            envelope,
+            rev,
+            force,
+            no_run,
+        } => cmd_remote::post(
+            &ctx,
+            pvr_core::remote::post::PostOptions {
+                url,
+                commit_msg,
+                envelope,
+                rev,
+                force,
+                run: !no_run,
+            },
+        ),
+        Cmd::Putobjects { endpoint, force } => cmd_remote::putobjects(&ctx, &endpoint, force),
+        Cmd::Remoteinfo { reference } => cmd_remote::remoteinfo(&ctx, reference),
         Cmd::Export { parts, file } => cmd_transfer::export(&ctx, parts, &file),
         Cmd::Import { file } => cmd_transfer::import(&ctx, &file),
         Cmd::Sig(a) => crate::cmd_sig::run(&ctx, a),
@@ -185,9 +249,16 @@ pub struct Ctx {
     pub config_dir: PathBuf,
     pub progress: pvr_core::progress::Progress,
     pub cwd: PathBuf,
+    /// For http(s) remotes, with the user's token.
+    pub client: pvr_core::remote::Client,
 }
 
 impl Ctx {
+    /// A reference as typed, with the device shorthand expanded.
+    pub fn reference(&self, r: &str) -> String {
+        pvr_core::remote::expand_reference(r, &self.cwd)
+    }
+
     pub fn repo(&self) -> Result<pvr_core::Repo, pvr_core::Error> {
         pvr_core::Repo::open(&self.cwd, &self.config_dir)
     }

@@ -24,7 +24,8 @@ pub fn get(ctx: &Ctx, reference: Option<String>, merge: bool) -> Result<(), Exit
             ))
         }
     };
-    let report = get_core::get(&mut repo, &reference, merge)?;
+    let reference = ctx.reference(&reference);
+    let report = get_core::get_with(&mut repo, &reference, merge, &ctx.client)?;
     for l in &report.lines {
         eprintln!("{l}");
     }
@@ -44,9 +45,14 @@ pub fn clone(
     objects: Option<PathBuf>,
     canonical: bool,
 ) -> Result<(), Exit> {
+    let reference = &ctx.reference(reference);
     let r = RepoRef::parse(reference);
     let target = match dir {
         Some(d) => d,
+        None if r.is_remote() => {
+            let base = pvr_core::remote::clone_dir_name(&r.location);
+            PathBuf::from(if base.is_empty() { "clone" } else { &base })
+        }
         None => {
             let loc = r.location.trim_end_matches('/');
             let loc = loc.strip_suffix("/.pvr").unwrap_or(loc);
@@ -88,7 +94,7 @@ pub fn clone(
             .unwrap_or_default();
         format!("{}{frag}", ctx.cwd.join(&r.location).display())
     };
-    get_core::get(&mut repo, &abs_ref, false).code(7)?;
+    get_core::get_with(&mut repo, &abs_ref, false, &ctx.client).code(7)?;
     checkout::checkout(
         &repo,
         CheckoutOptions {
@@ -111,7 +117,17 @@ pub fn inspect(ctx: &Ctx, reference: Option<String>, canonical: bool) -> Result<
     let state = match reference {
         None => ctx.repo()?.pristine()?,
         Some(r) => {
-            let rr = RepoRef::parse(&r);
+            let rr = RepoRef::parse(&ctx.reference(&r));
+            if rr.is_remote() {
+                let remote = pvr_core::remote::discover(&ctx.client, &rr.location)?;
+                let state = remote.fetch_state(&ctx.client)?;
+                let state = if rr.parts.is_empty() {
+                    state
+                } else {
+                    state.filter_parts(&rr.parts)
+                };
+                return print_state(state, canonical);
+            }
             // inspecting must not change anything: read tarballs into a scratch pool
             let scratch = tempfile::tempdir()?;
             let pool = pv_objects::ObjectStore::open(scratch.path())?;
@@ -123,6 +139,10 @@ pub fn inspect(ctx: &Ctx, reference: Option<String>, canonical: bool) -> Result<
             }
         }
     };
+    print_state(state, canonical)
+}
+
+fn print_state(state: pv_types::State, canonical: bool) -> Result<(), Exit> {
     let v = Value::Object(state.into_map());
     if canonical {
         outln!("{}", pv_json::to_canonical_string(&v));

@@ -11,6 +11,7 @@ macro_rules! outln {
 
 mod cli;
 mod cmd_app;
+mod cmd_remote;
 mod cmd_repo;
 mod cmd_sig;
 mod cmd_transfer;

@@ -2,6 +2,7 @@
 //! A test device: a pvr checkout built from busybox-static with pv-app,
 //! and a `pantavisor` process running it in appengine mode.
 
+pub mod bins;
 pub mod http;
 
 use std::io::{BufRead, BufReader};
