@@ -53,11 +53,17 @@ echo "export: $D/demo.pvrexport.tgz ($(du -h "$D/demo.pvrexport.tgz" | cut -f1))
 
 echo "== run the device (Ctrl-C powers it off)"
 mkdir -p "$D/trust" && cp "$D/signer.pub" "$D/trust/"
+TOKEN=$(openssl rand -hex 16)
 cat > "$D/pantavisor.config" <<CONF
 PV_SECUREBOOT_MODE=lenient
 PV_SECUREBOOT_TRUSTSTORE=$D/trust
 PV_LOG_LEVEL=4
+PV_LAN_PVR_LISTEN=127.0.0.1:${DEMO_LAN_PORT:-12368}
+PV_LAN_PVR_TOKEN=$TOKEN
 CONF
+echo "   control socket: pvcontrol -s $D/run/pv-ctrl ls"
+echo "   pvr over the LAN (from another terminal):"
+echo "     PVR_AUTH=$TOKEN $PVR clone http://127.0.0.1:${DEMO_LAN_PORT:-12368}/cgi-bin /tmp/my-device"
 cd "$D"
 # exit 0 = reboot (start again with the same flags), 3 = power off
 while true; do
