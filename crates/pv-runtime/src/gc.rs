@@ -72,6 +72,7 @@ pub fn run(layout: &Layout, keep: &BTreeSet<String>) -> Result<GcReport> {
         pv_fs::rename_durable(&t, &gone)?;
         pv_fs::fault::point("gc:trail-moved");
         let _ = fs::remove_dir_all(&gone);
+        pv_fs::fault::point("gc:trail-removed");
         for extra in [
             layout.logs().join(&rev),
             layout.disks().join("rev").join(&rev),
@@ -82,6 +83,7 @@ pub fn run(layout: &Layout, keep: &BTreeSet<String>) -> Result<GcReport> {
                 }
             }
         }
+        pv_fs::fault::point("gc:revision-removed");
         report.revisions.push(rev);
     }
     let kept: BTreeSet<String> = revisions(layout).into_iter().collect();
