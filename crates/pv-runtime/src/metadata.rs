@@ -42,6 +42,12 @@ impl Metadata {
         }
         self.set_device(pv_metadata::keys::REVISION, rev);
         self.set_device(pv_metadata::keys::MODE, "local");
+        // the previous run's status is not this run's: the first tick sets it
+        if let Some(d) = &mut self.device {
+            if let Err(e) = d.remove(pv_metadata::keys::STATUS) {
+                warn!("device metadata {}: {e}", pv_metadata::keys::STATUS);
+            }
+        }
     }
 
     pub fn set_device(&mut self, key: &str, value: &str) {
