@@ -53,14 +53,18 @@ fn ctrl_error(what: &str, e: impl std::fmt::Display) -> Reply {
     Reply::error(502, format!("{what}: control socket: {e}"))
 }
 
+/// The message of a control-socket error body (`{"Error":"…"}`, or the text).
+fn ctrl_message(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("Error").and_then(Value::as_str).map(String::from))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+}
+
 /// Map a control-socket answer that is not 200 to ours (same status, the
 /// control API's message).
 fn passthrough(status: u16, body: &[u8]) -> Reply {
-    let msg = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("Error").and_then(Value::as_str).map(String::from))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
-    Reply::error(status, msg)
+    Reply::error(status, ctrl_message(body))
 }
 
 impl Ctx {
@@ -256,18 +260,22 @@ impl Ctx {
         let mut out = Map::new();
         if env.run {
             let cmd = json!({"op": "LOCAL_RUN", "payload": rev}).to_string();
-            match self.call("POST", "/commands", Body::Bytes(cmd.as_bytes())) {
-                Ok((200, _)) => tracing::info!("LAN post: running {rev}"),
-                Ok((s, b)) => {
-                    let Reply::Json(_, v) = passthrough(s, &b) else {
-                        unreachable!()
-                    };
-                    out.insert("run-error".into(), v["Error"].clone());
+            let refused = match self.ctrl.call(
+                "POST",
+                "/commands",
+                Body::Bytes(cmd.as_bytes()),
+                Some("application/json"),
+            ) {
+                Ok((h, _)) if h.status == 200 => None,
+                Ok((_, b)) => Some(ctrl_message(&b)),
+                Err(e) => Some(format!("control socket: {e}")),
+            };
+            match refused {
+                None => tracing::info!("LAN post: running {rev}"),
+                Some(msg) => {
+                    tracing::warn!("LAN post: {rev} not run: {msg}");
+                    out.insert("run-error".into(), json!(msg));
                 }
-                Err(Reply::Json(_, v)) => {
-                    out.insert("run-error".into(), v["Error"].clone());
-                }
-                Err(_) => {}
             }
         }
         let progress = match self.call("GET", &format!("/steps/{rev}/progress"), Body::None) {
