@@ -39,7 +39,8 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
     let _ = std::fs::remove_file(&spec.pid_file);
     let spec_path: PathBuf = dir.join("spec.json");
     let json = serde_json::to_vec(spec).map_err(|e| Error::Config(e.to_string()))?;
-    pv_fs::write_atomic(&spec_path, &json)?;
+    // the run dir is volatile: visible to the shim is enough, no fsync
+    pv_fs::write_replace(&spec_path, &json)?;
     let (reader, writer) =
         std::io::pipe().map_err(|e| pv_fs::FsError::new("create pipe for", &dir, e))?;
     let writer2 = writer

@@ -65,7 +65,7 @@ fn run_stage1(spec_path: &Path) -> Result<i32> {
         .arg(spec_path)
         .spawn()
         .map_err(|e| pv_fs::FsError::new("start container init for", &spec.rootfs, e))?;
-    if let Err(e) = pv_fs::write_atomic(&spec.pid_file, child.id().to_string().as_bytes()) {
+    if let Err(e) = pv_fs::write_replace(&spec.pid_file, child.id().to_string().as_bytes()) {
         // nobody would know this init exists: take it down with us
         let _ = child.kill();
         let _ = child.wait();

@@ -197,6 +197,17 @@ pub fn write_atomic(path: impl AsRef<Path>, data: &[u8]) -> Result<(), FsError> 
     f.commit()
 }
 
+/// Replace `path` with `data` atomically (readers see the old or the new
+/// content, never a mix) but without making it durable: for volatile files
+/// (the run dir, a tmpfs on a device) that are rebuilt at every boot and
+/// need no fsync barrier.
+pub fn write_replace(path: impl AsRef<Path>, data: &[u8]) -> Result<(), FsError> {
+    let path = path.as_ref();
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(data).at("write", path)?;
+    f.finish_unsynced().rename()
+}
+
 /// Durably copy the content of `src` to `dst` (replacing it).
 pub fn copy_atomic(src: &Path, dst: &Path) -> Result<u64, FsError> {
     let mut input = File::open(src).at("open", src)?;
@@ -260,6 +271,19 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn volatile_replace_swaps_content_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("view");
+        write_replace(&p, b"old").unwrap();
+        write_replace(&p, b"new").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        let missing = d.path().join("no/such/dir/file");
+        let e = write_replace(&missing, b"x").unwrap_err();
+        assert!(e.to_string().contains("no/such/dir"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod paths;
 
 pub use atomic::{
     copy_atomic, fsync_dir, is_temp_name, remove_durable, rename_durable, syncfs, write_atomic,
-    AtomicFile, PendingRename, TEMP_MARKER,
+    write_replace, AtomicFile, PendingRename, TEMP_MARKER,
 };
 pub use error::{FsError, IoResultExt, PathError};
 pub use paths::{safe_join, validate_rel_path};

@@ -200,13 +200,15 @@ impl MetaStore {
         Ok(())
     }
 
+    /// Views live in the run dir (volatile, rebuilt at boot): replaced
+    /// atomically, without fsync.
     fn write_views(&self, key: &str, value: &str) -> Result<(), MetaError> {
         if !self.flat_is_storage {
-            pv_fs::write_atomic(self.flat_view_dir().join(key), value.as_bytes())?;
+            pv_fs::write_replace(self.flat_view_dir().join(key), value.as_bytes())?;
         }
         if let Some((container, name)) = container_split(key) {
             let dir = self.ensure_container_view(container)?;
-            pv_fs::write_atomic(dir.join(name), value.as_bytes())?;
+            pv_fs::write_replace(dir.join(name), value.as_bytes())?;
         }
         Ok(())
     }
