@@ -171,6 +171,19 @@ impl Cgroup {
         }
     }
 
+    /// SIGKILL every process, wait up to 1 s for the cgroup to empty, then
+    /// remove it (best effort: what stays is reported by the next attempt).
+    pub fn kill_and_remove(&self) {
+        self.kill_all();
+        for _ in 0..100 {
+            if self.pids().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.remove();
+    }
+
     /// Remove the cgroup directories (they must be empty of processes).
     pub fn remove(&self) -> Result<()> {
         for (_, dir) in &self.dirs {

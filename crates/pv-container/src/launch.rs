@@ -166,14 +166,7 @@ impl Running {
 
     fn kill_leftovers(&self) {
         if let Some(cg) = &self.spec.cgroup {
-            cg.kill_all();
-            for _ in 0..100 {
-                if cg.pids().is_empty() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = cg.remove();
+            cg.kill_and_remove();
         }
     }
 }

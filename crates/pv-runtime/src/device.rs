@@ -681,15 +681,8 @@ fn reap_previous_instance(layout: &Layout) {
             };
             if !cg.pids().is_empty() {
                 warn!("stopping container {name} left running by a previous instance");
-                cg.kill_all();
-                for _ in 0..100 {
-                    if cg.pids().is_empty() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
             }
-            let _ = cg.remove();
+            cg.kill_and_remove();
         }
     }
     for d in [layout.voldir.clone(), layout.containers()] {
