@@ -107,7 +107,7 @@ SOCK=$RUN/pv-ctrl
 start_pv() { # [strace output]
   local from=$(($(wc -l < "$W/pv.log" 2> /dev/null || echo 0) + 1))
   if [ -n "${1:-}" ]; then
-    strace -f -y -e trace=fsync,fdatasync,syncfs,sync_file_range,sync -o "$1" \
+    strace -f -y -e trace=$SYNC_CALLS -o "$1" \
       "$PV" --storage "$S" --run-dir "$RUN" --config "$W/pv.config" --tick-ms "$TICK" \
       --factory "$W/a.tgz" >> "$W/pv.log" 2>&1 &
   else
@@ -127,6 +127,12 @@ stop_pv() { # SIGTERM to the runtime (PVPID may be the strace running it)
 }
 # pid of the runtime (under strace, its child)
 rt_pid() { pgrep -f -n "^$PV --storage $S" ; }
+SYNC_CALLS=fsync,fdatasync,syncfs,sync_file_range,sync
+# attach strace to the running runtime, counting sync calls into $1 (sets SPID)
+trace_syncs() {
+  strace -f -y -e trace=$SYNC_CALLS -o "$1" -p "$(rt_pid)" 2> /dev/null &
+  SPID=$!
+}
 sectors() { awk '{print $7}' "/sys/block/$DEV/stat"; }
 # upload what the device lacks of revision $1 (dir with json, objects/);
 # prints the bytes uploaded
@@ -202,8 +208,7 @@ count_storage_syncs() { cat "$@" | grep -E '^[0-9]+ +(fsync|fdatasync|syncfs|syn
 fresh_storage
 start_pv
 sleep 0.5
-strace -f -y -e trace=fsync,fdatasync,syncfs,sync_file_range,sync -o "$W/st-nr.txt" -p "$(rt_pid)" 2> /dev/null &
-SPID=$!
+trace_syncs "$W/st-nr.txt"
 sleep 0.5
 upload "$W/b" nonreboot > /dev/null
 python3 "$HERE/update_run.py" "$SOCK" "$S" locals/nonreboot UPDATED,ERROR > /dev/null
@@ -214,8 +219,7 @@ sync_nr=$(count_syncs "$W/st-nr.txt"); sync_nr_s=$(count_storage_syncs "$W/st-nr
 fresh_storage
 start_pv
 sleep 0.5
-strace -f -y -e trace=fsync,fdatasync,syncfs,sync_file_range,sync -o "$W/st-idle.txt" -p "$(rt_pid)" 2> /dev/null &
-SPID=$!
+trace_syncs "$W/st-idle.txt"
 sleep 1.5
 kill -INT "$SPID"; wait "$SPID" 2> /dev/null || true
 stop_pv
@@ -225,8 +229,7 @@ sync_idle=$(count_syncs "$W/st-idle.txt"); sync_idle_s=$(count_storage_syncs "$W
 fresh_storage
 start_pv
 sleep 0.5
-strace -f -y -e trace=fsync,fdatasync,syncfs,sync_file_range,sync -o "$W/st-r1.txt" -p "$(rt_pid)" 2> /dev/null &
-SPID=$!
+trace_syncs "$W/st-r1.txt"
 sleep 0.5
 up_c=$(upload "$W/c" reboot)
 line=$(($(wc -l < "$W/pv.log") + 1))
