@@ -41,12 +41,14 @@ pub enum RemoteError {
     BadUrl { url: String, msg: String },
     #[error("cannot reach {url}: {msg}")]
     Unreachable { url: String, msg: String },
-    #[error("REST call failed. {code} {status} ({method} {url})")]
+    #[error("REST call failed. {code} {status} ({method} {url}){detail}")]
     RestFailed {
         method: String,
         url: String,
         code: u16,
         status: String,
+        /// `: <the server's message>` when it sent one, else empty.
+        detail: String,
     },
     #[error("{method} {url}: access denied ({code} {status}); give a token with -a/--access-token or PVR_AUTH")]
     Unauthorized {
@@ -197,9 +199,31 @@ pub(crate) fn check(method: &str, url: &str, r: Response) -> Result<Response> {
             url,
             code,
             status,
+            detail: server_message(r),
         },
     }
     .into())
+}
+
+/// `: <message>` from an error body (`{"Error":"…"}`, or short text).
+fn server_message(r: Response) -> String {
+    use std::io::Read;
+    let mut body = Vec::new();
+    let _ = r.take(4096).read_to_end(&mut body);
+    let msg = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            ["Error", "error", "message"]
+                .iter()
+                .find_map(|k| v.get(*k).and_then(|m| m.as_str()).map(String::from))
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+    let msg: String = msg.chars().filter(|c| !c.is_control()).take(300).collect();
+    if msg.is_empty() {
+        String::new()
+    } else {
+        format!(": {msg}")
+    }
 }
 
 /// Read a response body as JSON.
