@@ -236,6 +236,29 @@ fn lan_endpoint_speaks_the_original_pvr_protocol() {
         (a.status, a.header("pantahub-object-type")),
         (409, Some("object"))
     );
+    // pvr post -f re-uploads to the 409's signed PUT URL
+    let put = a.json()["signed-puturl"].as_str().unwrap().to_string();
+    let again = http("PUT", &put, None, &blob.body);
+    assert_eq!(
+        again.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    // pvr stepinfo: the step object at step-get-url
+    let step = http(
+        "GET",
+        remote["step-get-url"].as_str().unwrap(),
+        Some(TOKEN),
+        b"",
+    );
+    assert_eq!(step.status, 200, "{}", String::from_utf8_lossy(&step.body));
+    let step = step.json();
+    assert_eq!(
+        (step["rev"].clone(), &step["state"]),
+        (serde_json::json!(0), &state)
+    );
+    assert_eq!(step["progress"]["status"], "DONE", "{step}");
     let mut uploaded = 0;
     for (k, v) in new_state.as_object().unwrap() {
         let Some(id) = v

@@ -5,7 +5,9 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use pv_ctrl_client::{Body, Client};
 use serde_json::{json, Map, Value};
@@ -13,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Token;
 use crate::route::{is_local_name, is_sha};
+use crate::Limits;
 
 /// Largest posted envelope (state JSON included).
 pub const MAX_ENVELOPE: u64 = 16 << 20;
@@ -47,6 +50,45 @@ pub struct Ctx {
     /// `http://<host>/cgi-bin/pvr`, from the request's Host header.
     pub base: String,
     pub now: u64,
+    /// Upload size and concurrency limits, shared by all workers.
+    pub uploads: Arc<Uploads>,
+}
+
+/// The limits on object uploads: how large one may be and how many may
+/// run at once (each holds one of the endpoint's few workers).
+#[derive(Debug)]
+pub struct Uploads {
+    limits: Limits,
+    running: AtomicUsize,
+}
+
+/// One upload in progress; dropping it frees its place.
+pub struct UploadSlot<'a>(&'a AtomicUsize);
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Uploads {
+    pub fn new(limits: Limits) -> Uploads {
+        Uploads {
+            limits,
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    /// A place for one more upload, if fewer than the limit run.
+    fn enter(&self) -> Option<UploadSlot<'_>> {
+        let max = self.limits.max_uploads;
+        self.running
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| UploadSlot(&self.running))
+    }
 }
 
 fn ctrl_error(what: &str, e: impl std::fmt::Display) -> Reply {
@@ -63,12 +105,17 @@ fn ctrl_message(body: &[u8]) -> String {
 
 /// Map a control-socket answer that is not 200 to ours (same status, the
 /// control API's message).
-fn passthrough(status: u16, body: &[u8]) -> Reply {
+pub(crate) fn passthrough(status: u16, body: &[u8]) -> Reply {
     Reply::error(status, ctrl_message(body))
 }
 
 impl Ctx {
-    fn call(&self, method: &str, path: &str, body: Body<'_>) -> Result<(u16, Vec<u8>), Reply> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Body<'_>,
+    ) -> Result<(u16, Vec<u8>), Reply> {
         self.ctrl
             .call(method, path, body, Some("application/json"))
             .map(|(h, b)| (h.status, b))
@@ -117,7 +164,10 @@ impl Ctx {
         Some((f, len))
     }
 
-    fn object_info(&self, sha: &str, name: &str, size: u64, put: bool) -> Value {
+    /// The hub's ObjectWithAccess: both URLs are signed in every answer
+    /// (200 and 409 alike), since the device's caller owns every object;
+    /// `pvr post -f` re-uploads to the PUT URL of a 409.
+    fn object_info(&self, sha: &str, name: &str, size: u64) -> Value {
         let url = |m: &str| {
             format!(
                 "{}/blobs/{sha}?{}",
@@ -132,9 +182,10 @@ impl Ctx {
             "objectname": name,
             "sha256sum": sha,
             "size": size.to_string(),
+            "sizeint": size,
             "mime-type": "application/octet-stream",
-            "signed-puturl": if put { url("PUT") } else { String::new() },
-            "signed-geturl": if put { String::new() } else { url("GET") },
+            "signed-puturl": url("PUT"),
+            "signed-geturl": url("GET"),
             "now": self.now.to_string(),
             "expire-time": (self.now + crate::auth::SIGNED_URL_LIFETIME_SECS).to_string(),
         })
@@ -145,7 +196,7 @@ impl Ctx {
         match self.object_file(sha) {
             Some((_, len)) => Reply::JsonWith(
                 200,
-                self.object_info(sha, sha, len, false),
+                self.object_info(sha, sha, len),
                 vec![("Pantahub-Object-Type", "object".into())],
             ),
             None => Reply::error(404, "Not Found"),
@@ -180,11 +231,11 @@ impl Ctx {
         if let Some((_, len)) = self.object_file(sha) {
             return Reply::JsonWith(
                 409,
-                self.object_info(sha, name, len, false),
+                self.object_info(sha, name, len),
                 vec![("Pantahub-Object-Type", "object".into())],
             );
         }
-        Reply::Json(200, self.object_info(sha, name, size, true))
+        Reply::Json(200, self.object_info(sha, name, size))
     }
 
     /// `GET /blobs/<sha>` with a valid signature.
@@ -206,6 +257,28 @@ impl Ctx {
         }
         let Some(len) = len else {
             return Reply::error(411, "Content-Length required");
+        };
+        let max = self.uploads.limits.max_object_size;
+        if len > max {
+            return Reply::error(
+                413,
+                format!("object of {len} bytes is over the limit of {max}"),
+            );
+        }
+        if let Some(free) = free_space(&self.objects) {
+            if len > free {
+                return Reply::error(
+                    507,
+                    format!("object of {len} bytes does not fit in the {free} bytes free"),
+                );
+            }
+        }
+        let Some(_slot) = self.uploads.enter() else {
+            return Reply::JsonWith(
+                503,
+                json!({ "Error": format!("too many uploads at once (at most {}); retry", self.uploads.limits.max_uploads) }),
+                vec![("Retry-After", "1".into())],
+            );
         };
         match self.call("PUT", &format!("/objects/{sha}"), Body::Reader(body, len)) {
             Ok((200, _)) => Reply::Json(200, json!({ "sha256sum": sha, "size": len.to_string() })),
@@ -291,6 +364,12 @@ impl Ctx {
         out.insert("progress".into(), progress);
         Reply::Json(200, Value::Object(out))
     }
+}
+
+/// Bytes available to unprivileged writers on the pool's filesystem.
+fn free_space(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// A parsed `POST /steps` body.

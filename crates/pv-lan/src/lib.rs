@@ -10,9 +10,10 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET [/steps/<rev>]/.pvrremote` | URLs of the protocol for `current` or `<rev>` |
+//! | `GET /steps/<rev>` | the hub's step object (`rev`, `commit-msg`, `state`, `state-sha`, `progress`, …) |
 //! | `GET /steps/<rev>/state` | the revision's state JSON |
 //! | `GET /objects/<sha>` | object info with a signed GET URL, 404 if absent |
-//! | `POST /objects/` | 409 if the device has the object, else a signed PUT URL |
+//! | `POST /objects/` | 409 if the device has the object, else 200; both with signed GET and PUT URLs |
 //! | `GET`/`PUT /blobs/<sha>?expires=…&signature=…` | object bytes (no token needed: the URL is signed) |
 //! | `POST /steps` | the envelope's state becomes `locals/pvr-<sha16>` and runs (`"run": false` to only install) |
 //! | `GET /steps`, `GET /steps/<rev>/progress` | the control API's lists and progress |
@@ -20,11 +21,14 @@
 //!
 //! Paths are answered under `/cgi-bin/pvr`, `/cgi-bin` and `/`. Every call
 //! but the login and signed blob URLs needs `Authorization: Bearer <token>`;
-//! otherwise 401 with a `WWW-Authenticate` header naming the login endpoint.
+//! otherwise 401 with a JSON error body and a `WWW-Authenticate` header
+//! naming the login endpoint. Uploads are limited in size and in number at
+//! once ([`Limits`]).
 
 mod auth;
 mod handlers;
 mod route;
+mod step;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -39,7 +43,7 @@ pub use auth::{Token, SIGNED_URL_LIFETIME_SECS};
 pub use handlers::{parse_envelope, Envelope};
 pub use route::{route, NoRoute, Route};
 
-use handlers::{Ctx, Reply, MAX_ANNOUNCE, MAX_ENVELOPE};
+use handlers::{Ctx, Reply, Uploads, MAX_ANNOUNCE, MAX_ENVELOPE};
 
 /// The conventional port of the endpoint.
 pub const DEFAULT_PORT: u16 = 12368;
@@ -66,7 +70,31 @@ pub struct LanConfig {
     pub objects: PathBuf,
     /// Reported as `trail-id`.
     pub trail_id: String,
+    pub limits: Limits,
 }
+
+/// Limits on object uploads (`PUT` of a signed URL).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest object accepted (413 above; 507 when the pool's filesystem
+    /// has less room than that).
+    pub max_object_size: u64,
+    /// Uploads at once (503 with `Retry-After` above). Below the number of
+    /// workers, so that clones and status calls are served during uploads.
+    pub max_uploads: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_object_size: 4 << 30,
+            max_uploads: WORKERS - 1,
+        }
+    }
+}
+
+/// Threads serving requests.
+const WORKERS: usize = 3;
 
 /// Parse `IP:PORT`, `IP` (port 12368) or `:PORT` (all addresses).
 pub fn parse_listen(s: &str) -> Result<SocketAddr, LanError> {
@@ -101,16 +129,18 @@ impl LanServer {
         })?;
         let addr = server.server_addr().to_ip().unwrap_or(cfg.listen);
         let server = Arc::new(server);
+        let uploads = Arc::new(Uploads::new(cfg.limits));
         let cfg = Arc::new(cfg);
-        let workers = (0..3)
+        let workers = (0..WORKERS)
             .map(|i| {
                 let server = server.clone();
                 let cfg = cfg.clone();
+                let uploads = uploads.clone();
                 std::thread::Builder::new()
                     .name(format!("pv-lan-{i}"))
                     .spawn(move || {
                         for req in server.incoming_requests() {
-                            serve(&cfg, addr, req);
+                            serve(&cfg, &uploads, addr, req);
                         }
                     })
                     .expect("spawn LAN worker")
@@ -183,7 +213,7 @@ fn read_capped(req: &mut Request, cap: u64) -> Result<Vec<u8>, Reply> {
     Ok(buf)
 }
 
-fn serve(cfg: &LanConfig, addr: SocketAddr, mut req: Request) {
+fn serve(cfg: &LanConfig, uploads: &Arc<Uploads>, addr: SocketAddr, mut req: Request) {
     let method = req.method().as_str().to_ascii_uppercase();
     let target = req.url().to_string();
     let base = base_url(&req, addr);
@@ -194,6 +224,7 @@ fn serve(cfg: &LanConfig, addr: SocketAddr, mut req: Request) {
         trail_id: cfg.trail_id.clone(),
         base: base.clone(),
         now: now(),
+        uploads: uploads.clone(),
     };
     let reply = match route::route(&method, &target) {
         Err(NoRoute::NotFound) => Reply::error(404, "Not Found"),
@@ -225,6 +256,7 @@ fn dispatch(ctx: &Ctx, r: Route, req: &mut Request) -> Reply {
     match r {
         Route::Remote { rev } => ctx.remote(&rev),
         Route::State { rev } => ctx.state(&rev),
+        Route::Step { rev } => ctx.step(&rev),
         Route::Steps => ctx.forward_get("/steps"),
         Route::Progress { rev } => ctx.forward_get(&format!("/steps/{rev}/progress")),
         Route::ObjectInfo { sha } => ctx.object_get_info(&sha),

@@ -14,6 +14,8 @@ pub enum Route {
     Remote { rev: String },
     /// `GET /steps/<rev>/state`
     State { rev: String },
+    /// `GET /steps/<rev>` — the step object (`.pvrremote`'s `step-get-url`).
+    Step { rev: String },
     /// `GET /steps` — the device's revisions (pv-ctrl's list).
     Steps,
     /// `GET /steps/<rev>/progress`
@@ -126,6 +128,7 @@ pub fn route(method: &str, target: &str) -> Result<Route, NoRoute> {
         ["steps", rest @ ..] => {
             let (rev, rest) = take_rev(rest).ok_or(NoRoute::NotFound)?;
             match rest {
+                [] => want("GET", Route::Step { rev }),
                 [".pvrremote"] => want("GET", Route::Remote { rev }),
                 ["state"] => want("GET", Route::State { rev }),
                 ["progress"] => want("GET", Route::Progress { rev }),
@@ -168,6 +171,18 @@ mod tests {
             route("GET", "/cgi-bin/pvr/steps/locals/x/state"),
             Ok(Route::State {
                 rev: "locals/x".into()
+            })
+        );
+        assert_eq!(
+            route("GET", "/cgi-bin/pvr/steps/locals/x"),
+            Ok(Route::Step {
+                rev: "locals/x".into()
+            })
+        );
+        assert_eq!(
+            route("GET", "/cgi-bin/pvr/steps/current/"),
+            Ok(Route::Step {
+                rev: "current".into()
             })
         );
         assert_eq!(

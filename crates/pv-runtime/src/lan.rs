@@ -29,6 +29,7 @@ pub fn start(cfg: &Config, layout: &Layout) -> Option<pv_lan::LanServer> {
             ctrl_socket: layout.rundir.join("pv-ctrl"),
             objects: layout.objects(),
             trail_id,
+            limits: pv_lan::Limits::default(),
         })
         .map_err(|e| e.to_string())
     };
