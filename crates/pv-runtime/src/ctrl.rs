@@ -34,12 +34,12 @@ pub struct Control {
 
 impl Control {
     /// Start serving `<rundir>/pv-ctrl`.
-    pub fn start(layout: &Layout) -> Option<Control> {
+    pub fn start(layout: &Layout, sys: Arc<dyn crate::system::System>) -> Option<Control> {
         let roles: Arc<RwLock<HashMap<String, bool>>> = Arc::default();
         let r2 = roles.clone();
         let base = layout.cgroup_base();
         let resolver = move |pid: i32| -> Caller {
-            match pv_container::cgroup::container_of(pid, &base) {
+            match sys.container_of(pid, &base) {
                 None => Caller::Host,
                 Some(name) => {
                     let mgmt = r2

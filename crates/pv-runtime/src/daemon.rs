@@ -13,7 +13,7 @@ use std::time::Duration;
 use pv_config::Config;
 use tracing::{info, warn};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Exit code for a reboot.
 pub const EXIT_REBOOT: i32 = 0;
@@ -67,8 +67,7 @@ pub fn load_config(opts: &Options) -> Result<Config> {
         config_path: &path,
         cmdline: &cmdline,
         env,
-    })
-    .map_err(|e| Error::Config(e.to_string()))?;
+    })?;
     for w in cfg.take_warnings() {
         warn!("config: {w}");
     }

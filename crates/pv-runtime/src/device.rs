@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pv_boot::BootEnv;
@@ -12,13 +13,14 @@ use tracing::{error, info, warn};
 
 use crate::daemon::{load_config, Options, EXIT_REBOOT};
 use crate::engine::{Engine, GoalState, Verdict};
+use crate::housekeeping::{clean_temp_files, point_current, reap_previous_instance};
 use crate::layout::Layout;
 use crate::metadata::{apply_revision_config, Metadata};
 use crate::model::{RevisionModel, Status};
 use crate::progress::{self, Progress};
-use crate::transition::{self, Transition};
+use crate::system::{LinuxSystem, System};
 use crate::update::{self, msg, Kind, Phase, Resume, Update};
-use crate::{factory, gc, model, trail, verify, Error, Result};
+use crate::{chain, factory, gc, model, trail, verify, Error, Result};
 
 /// A request for the device (from the control API).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +57,13 @@ pub struct Device {
     pub engine: Option<Engine>,
     pub update: Option<Update>,
     pub meta: Metadata,
-    logs: Option<pv_logs::LogServer>,
+    /// The kernel: volumes, cgroups, containers, free space.
+    pub sys: Arc<dyn System>,
+    pub(crate) logs: Option<pv_logs::LogServer>,
     wdt: crate::watchdog::Watchdog,
     exe: PathBuf,
     last_status: Option<Status>,
-    pending_exit: Option<i32>,
+    pub(crate) pending_exit: Option<i32>,
     pub(crate) ctrl: Option<crate::ctrl::Control>,
     lan: Option<pv_lan::LanServer>,
 }
@@ -82,17 +86,6 @@ fn boot_env(cfg: &Config, storage: &std::path::Path) -> Box<dyn BootEnv + Send +
     fmt.open(storage)
 }
 
-fn point_current(layout: &Layout, rev: &str) {
-    for dir in [layout.trails(), layout.logs()] {
-        let link = dir.join("current");
-        let tmp = dir.join(format!(".current{}link", pv_fs::TEMP_MARKER));
-        let _ = std::fs::remove_file(&tmp);
-        if std::os::unix::fs::symlink(rev, &tmp).is_ok() {
-            let _ = pv_fs::rename_durable(&tmp, &link);
-        }
-    }
-}
-
 /// Everything a revision must pass before its containers start; errors
 /// carry the original's progress message.
 fn load_revision(
@@ -101,13 +94,13 @@ fn load_revision(
     rev: &str,
 ) -> std::result::Result<(pv_types::State, RevisionModel), (String, String)> {
     let (raw, state) =
-        trail::read_state(layout, rev).map_err(|e| (msg::NOT_FOUND.to_string(), e.to_string()))?;
+        trail::read_state(layout, rev).map_err(|e| (msg::NOT_FOUND.to_string(), chain(&e)))?;
     state
         .validate()
         .map_err(|r| (msg::BAD_FORMAT.to_string(), r.to_string()))?;
     if cfg.get_bool(Key::PvSecurebootChecksum) {
         verify::check_objects(layout, rev, &state)
-            .map_err(|e| (msg::OBJECT_VALIDATION.to_string(), e.to_string()))?;
+            .map_err(|e| (msg::OBJECT_VALIDATION.to_string(), chain(&e)))?;
     }
     check_signatures(cfg, &raw)?;
     let m = model::parse(&state, cfg.get_duration(Key::PvUpdaterGoalsTimeout))
@@ -115,19 +108,22 @@ fn load_revision(
     Ok((state, m))
 }
 
-fn check_signatures(cfg: &Config, raw: &[u8]) -> std::result::Result<(), (String, String)> {
+pub(crate) fn check_signatures(
+    cfg: &Config,
+    raw: &[u8],
+) -> std::result::Result<(), (String, String)> {
     let store = cfg
         .get_opt_str(Key::PvSecurebootTruststore)
         .map(PathBuf::from);
     let trust = verify::load_trust(store.as_deref());
     verify::check_signatures(raw, cfg.secureboot_mode(), &trust).map_err(|e| {
-        let s = e.to_string();
-        let m = if s.contains("covered") {
-            "State not fully covered by signatures"
-        } else {
-            "Signature validation failed"
+        let m = match e {
+            Error::SignaturesRejected { uncovered: true } => {
+                "State not fully covered by signatures"
+            }
+            _ => "Signature validation failed",
         };
-        (m.to_string(), s)
+        (m.to_string(), chain(&e))
     })
 }
 
@@ -136,12 +132,17 @@ impl Device {
     /// choice, the resume decision of a pending update, revision checks,
     /// log server, metadata, engine.
     pub fn boot(opts: &Options) -> Result<Device> {
+        Device::boot_on(opts, Arc::new(LinuxSystem))
+    }
+
+    /// [`Device::boot`] on `sys` (the real kernel, or a fake in tests).
+    pub fn boot_on(opts: &Options, sys: Arc<dyn System>) -> Result<Device> {
         let cfg = load_config(opts)?;
         let layout = Layout::new(&opts.storage, &opts.rundir);
         layout.create()?;
         trail::clean_temp(&layout);
         clean_temp_files(&layout);
-        reap_previous_instance(&layout);
+        reap_previous_instance(&*sys, &layout);
         let n = ObjectStore::open(layout.objects())?.clean_temp()?;
         if n > 0 {
             info!("removed {n} unfinished object writes");
@@ -180,6 +181,7 @@ impl Device {
             engine: None,
             update: None,
             meta,
+            sys,
             logs: None,
             wdt,
             exe: opts.exe.clone(),
@@ -218,7 +220,7 @@ impl Device {
         }
         point_current(&dev.layout, &booted);
         dev.start_logs();
-        dev.ctrl = crate::ctrl::Control::start(&dev.layout);
+        dev.ctrl = crate::ctrl::Control::start(&dev.layout, dev.sys.clone());
         let (state, model) = match load_revision(&dev.layout, &dev.cfg, &booted) {
             Ok(x) => x,
             Err((short, detail)) => {
@@ -241,7 +243,13 @@ impl Device {
         if dev.ctrl.is_some() {
             dev.lan = crate::lan::start(&dev.cfg, &dev.layout);
         }
-        let mut engine = Engine::new(&booted, model, dev.layout.clone(), dev.exe.clone());
+        let mut engine = Engine::with_system(
+            &booted,
+            model,
+            dev.layout.clone(),
+            dev.exe.clone(),
+            dev.sys.clone(),
+        );
         engine.logs = dev.logs.as_ref().map(|s| s.handle());
         engine.updating = dev.update.is_some();
         for p in &engine.platforms {
@@ -260,7 +268,10 @@ impl Device {
     fn start_logs(&mut self) {
         match pv_logs::LogServer::start_with_resolver(
             crate::logging::log_config(&self.cfg, &self.layout, &self.rev),
-            std::sync::Arc::new(ContainerResolver(self.layout.cgroup_base())),
+            Arc::new(ContainerResolver {
+                sys: self.sys.clone(),
+                base: self.layout.cgroup_base(),
+            }),
         ) {
             Ok(s) => {
                 crate::logging::set_handle(Some(s.handle()));
@@ -273,7 +284,7 @@ impl Device {
         }
     }
 
-    fn set_progress(&self, rev: &str, p: Progress) {
+    pub(crate) fn set_progress(&self, rev: &str, p: Progress) {
         info!("revision {rev}: {} {}", p.status, p.msg);
         if let Err(e) = progress::write(&self.layout, rev, &p) {
             error!("revision {rev}: progress not written: {e}");
@@ -331,7 +342,7 @@ impl Device {
         Ok(())
     }
 
-    fn publish_roles(&self, engine: &Engine) {
+    pub(crate) fn publish_roles(&self, engine: &Engine) {
         if let Some(c) = &self.ctrl {
             c.set_roles(
                 engine
@@ -479,126 +490,6 @@ impl Device {
         }
     }
 
-    fn wontgo(&self, rev: &str, short: &str, detail: &str) -> CommandError {
-        error!("revision {rev} will not go: {detail}");
-        self.set_progress(rev, Progress::new("WONTGO", short));
-        CommandError::Refused(format!("{short}: {detail}"))
-    }
-
-    /// LOCAL_RUN / LOCAL_RUN_COMMIT of an installed local revision.
-    fn local_run(
-        &mut self,
-        rev: &str,
-        force_reboot: bool,
-    ) -> std::result::Result<(), CommandError> {
-        if self.update.is_some() {
-            return Err(CommandError::Busy);
-        }
-        if rev == self.rev {
-            return Err(CommandError::Refused(format!(
-                "revision {rev} is already running"
-            )));
-        }
-        if !crate::layout::valid_revision(rev) || !self.layout.trail(rev).is_dir() {
-            return Err(CommandError::NotFound(rev.into()));
-        }
-        let (raw, pending) = match trail::read_state(&self.layout, rev) {
-            Ok(x) => x,
-            Err(e) => return Err(self.wontgo(rev, msg::NOT_FOUND, &e.to_string())),
-        };
-        if let Err(r) = pending.validate() {
-            return Err(self.wontgo(rev, msg::BAD_FORMAT, &r.to_string()));
-        }
-        let pending_model =
-            match model::parse(&pending, self.cfg.get_duration(Key::PvUpdaterGoalsTimeout)) {
-                Ok(m) => m,
-                Err(e) => return Err(self.wontgo(rev, msg::BAD_FORMAT, &e.to_string())),
-            };
-        if let Err((short, detail)) = check_signatures(&self.cfg, &raw) {
-            return Err(self.wontgo(rev, &short, &detail));
-        }
-        let pool = ObjectStore::open(self.layout.objects())
-            .map_err(|e| CommandError::Refused(e.to_string()))?;
-        if let Some(id) = pending
-            .object_ids()
-            .into_iter()
-            .find(|id| !pool.contains(id))
-        {
-            return Err(self.wontgo(rev, msg::INTERNAL, &format!("object {id} is missing")));
-        }
-        // what installing needs: inline JSON files and directory entries
-        let need: u64 = raw.len() as u64 * 2 + (1 << 20);
-        let mut free = gc::free_bytes(&self.layout);
-        if need > free {
-            let keep = self
-                .gc_keep()
-                .into_iter()
-                .chain([rev.to_string()])
-                .collect();
-            let _ = gc::run(&self.layout, &keep);
-            free = gc::free_bytes(&self.layout);
-            if need > free {
-                return Err(self.wontgo(
-                    rev,
-                    &format!("Space required {need} B, available {free} B"),
-                    "not enough space",
-                ));
-            }
-        }
-        if let Err(e) = trail::install(&self.layout, rev, &raw, &pool) {
-            return Err(self.wontgo(rev, msg::INTERNAL, &e.to_string()));
-        }
-        pv_fs::fault::point("update:trail-installed");
-        let running = trail::read_state(&self.layout, &self.rev)
-            .map(|(_, s)| s)
-            .ok();
-        let engine = self.engine.as_ref();
-        let transition = match (force_reboot, running, engine) {
-            (false, Some(r), Some(e)) => transition::decide(&r, &e.model, &pending, &pending_model),
-            _ => Transition::Reboot {
-                reason: "forced".into(),
-            },
-        };
-        if let Err(e) = self.env.install(rev) {
-            return Err(self.wontgo(rev, msg::INTERNAL, &e.to_string()));
-        }
-        pv_fs::fault::point("update:env-installed");
-        match transition {
-            Transition::Reboot { reason } => {
-                info!("update to {rev} needs a reboot ({reason})");
-                self.set_progress(rev, Progress::new("INPROGRESS", msg::REBOOTING));
-                self.pending_exit = Some(EXIT_REBOOT);
-            }
-            Transition::NonReboot { restart } => {
-                self.set_progress(rev, Progress::new("INPROGRESS", msg::TRANSITIONING));
-                if let Some(l) = &self.logs {
-                    l.handle().set_revision(rev);
-                    l.handle().start_update(rev);
-                }
-                let engine = self.engine.as_mut().expect("checked above");
-                engine.switch_to(rev, pending_model, &restart);
-                engine.updating = true;
-                self.rev = rev.to_string();
-                point_current(&self.layout, rev);
-                self.meta.set_device(pv_metadata::keys::REVISION, rev);
-                for p in &self.engine.as_ref().expect("engine").platforms {
-                    self.meta.container_views(p.name());
-                }
-                if let Some(e) = self.engine.take() {
-                    self.publish_roles(&e);
-                    self.engine = Some(e);
-                }
-                self.set_progress(rev, Progress::new("INPROGRESS", msg::TRYING));
-                self.update = Some(Update {
-                    rev: rev.into(),
-                    kind: Kind::NonReboot,
-                    phase: Phase::InProgress,
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// Stop everything: containers (5 s grace), volumes, log server.
     pub fn shutdown(mut self, code: i32) -> i32 {
         self.wdt.on_shutdown(code == EXIT_REBOOT);
@@ -606,7 +497,7 @@ impl Device {
         if let Some(e) = &mut self.engine {
             e.stop_all();
         }
-        let _ = pv_container::volumes::unmount_all(&self.layout.voldir);
+        let _ = self.sys.unmount_all(&self.layout.voldir);
         info!("shutdown complete");
         self.lan = None;
         self.ctrl = None;
@@ -620,78 +511,17 @@ impl Device {
 
 /// Log messages sent by a process of this device's containers are logged
 /// under that container's name; anything else is the host's.
-struct ContainerResolver(String);
+struct ContainerResolver {
+    sys: Arc<dyn System>,
+    base: String,
+}
 
 impl pv_logs::PlatformResolver for ContainerResolver {
     fn platform_of(&self, pid: u32) -> Option<String> {
         Some(
-            pv_container::cgroup::container_of(pid as i32, &self.0)
+            self.sys
+                .container_of(pid as i32, &self.base)
                 .unwrap_or_else(|| "pantavisor".into()),
         )
-    }
-}
-
-/// Remove temp files of interrupted writes (boot env, metadata, config,
-/// progress records); objects and trails have their own cleanup.
-fn clean_temp_files(layout: &Layout) {
-    fn walk(dir: &std::path::Path, depth: usize) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_file() && pv_fs::is_temp_name(&name) {
-                let _ = std::fs::remove_file(e.path());
-            } else if ft.is_dir() && !ft.is_symlink() && depth > 0 {
-                walk(&e.path(), depth - 1);
-            }
-        }
-    }
-    walk(&layout.boot(), 1);
-    walk(&layout.cache(), 2);
-    walk(&layout.config_dir(), 1);
-    // progress and commit records: trails/<rev>/.pv and trails/locals/<n>/.pv
-    for base in [layout.trails(), layout.trails().join("locals")] {
-        let Ok(rd) = std::fs::read_dir(&base) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            walk(&e.path().join(".pv"), 0);
-            walk(&e.path().join(".pvr"), 0);
-        }
-    }
-}
-
-/// A runtime that died without shutting down (power cut in a test, a
-/// crash) may have left containers running and volumes mounted on this
-/// host: stop them before anything starts again.
-fn reap_previous_instance(layout: &Layout) {
-    let base = layout.cgroup_base();
-    for h in pv_container::cgroup::detect() {
-        let dir = h.mount.join(&base);
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten().filter(|e| e.path().is_dir()) {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let cg = pv_container::cgroup::Cgroup {
-                rel: format!("{base}/{name}"),
-                dirs: vec![(h.clone(), e.path())],
-            };
-            if !cg.pids().is_empty() {
-                warn!("stopping container {name} left running by a previous instance");
-            }
-            cg.kill_and_remove();
-        }
-    }
-    for d in [layout.voldir.clone(), layout.containers()] {
-        if !pv_container::mounts::mounts_under(&d).is_empty() {
-            warn!(
-                "unmounting what a previous instance left under {}",
-                d.display()
-            );
-            let _ = pv_container::volumes::unmount_all(&d);
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! goals, restarts and auto-recovery (spec §5.4-5.9), one tick at a time.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pv_container::cgroup::Hierarchy;
@@ -10,6 +11,7 @@ use tracing::{error, info, warn};
 use crate::layout::Layout;
 use crate::model::{BackoffPolicy, Goal, RecoveryPolicy, RevisionModel, Status};
 use crate::platform::{Platform, StartCtx};
+use crate::system::{LinuxSystem, System};
 
 /// How far a container, group or revision is from its goal, in the
 /// original's order of severity.
@@ -70,10 +72,24 @@ pub struct Engine {
     pub stop_grace: Duration,
     /// The log server, for container consoles.
     pub logs: Option<pv_logs::LogHandle>,
+    /// The kernel: volumes, cgroups, container processes.
+    pub sys: Arc<dyn System>,
 }
 
 impl Engine {
+    /// The engine of revision `rev` on the real kernel.
     pub fn new(rev: &str, model: RevisionModel, layout: Layout, exe: PathBuf) -> Engine {
+        Engine::with_system(rev, model, layout, exe, Arc::new(LinuxSystem))
+    }
+
+    /// The engine of revision `rev` on `sys`.
+    pub fn with_system(
+        rev: &str,
+        model: RevisionModel,
+        layout: Layout,
+        exe: PathBuf,
+        sys: Arc<dyn System>,
+    ) -> Engine {
         let platforms = model.platforms.iter().cloned().map(Platform::new).collect();
         Engine {
             rev: rev.to_string(),
@@ -81,7 +97,8 @@ impl Engine {
             platforms,
             layout,
             exe,
-            hierarchies: pv_container::cgroup::detect(),
+            hierarchies: sys.cgroup_hierarchies(),
+            sys,
             updating: false,
             stop_grace: STOP_GRACE,
             logs: None,
@@ -194,7 +211,7 @@ impl Engine {
                 }
                 let timeout = self.model.groups[g].timeout;
                 let (layout, rev) = (self.layout.clone(), self.rev.clone());
-                if let Err(e) = self.platforms[i].mount(&layout, &rev) {
+                if let Err(e) = self.platforms[i].mount(&*self.sys, &layout, &rev) {
                     self.platforms[i].status = Status::Stopped;
                     return self.fail(format!(
                         "container {}: could not mount its volumes: {e}",
@@ -207,7 +224,9 @@ impl Engine {
                     return Verdict::Continue;
                 }
                 let logs = self.logs.clone();
+                let sys = self.sys.clone();
                 let ctx = StartCtx {
+                    sys: &*sys,
                     layout: &layout,
                     rev: &rev,
                     group: &self.model.groups[g].name.clone(),
@@ -219,7 +238,7 @@ impl Engine {
                 p.goal_deadline = Some(now + timeout);
                 if let Err(e) = p.start(&ctx) {
                     p.status = Status::Stopped;
-                    p.unmount(&layout);
+                    p.unmount(&*sys, &layout);
                     return self.fail(format!(
                         "container {}: could not be started: {e}",
                         self.platforms[i].name()
@@ -232,11 +251,11 @@ impl Engine {
                 }
             }
             Status::Stopping => {
-                let layout = self.layout.clone();
+                let (layout, sys) = (self.layout.clone(), self.sys.clone());
                 let p = &mut self.platforms[i];
                 if p.has_exited() || p.stop_deadline.is_some_and(|d| now >= d) {
                     p.stop(Duration::ZERO);
-                    p.unmount(&layout);
+                    p.unmount(&*sys, &layout);
                     p.stop_deadline = None;
                     p.status = Status::Stopped;
                     if std::mem::take(&mut p.restart_after_stop) {
@@ -255,13 +274,13 @@ impl Engine {
 
     /// A container's init exited without being asked to.
     fn on_exit(&mut self, i: usize, code: i32, now: Instant) -> Verdict {
-        let layout = self.layout.clone();
+        let (layout, sys) = (self.layout.clone(), self.sys.clone());
         let updating = self.updating;
         let p = &mut self.platforms[i];
         let name = p.def.name.clone();
         warn!("container {name}: exited with code {code}");
         p.status = Status::Stopped;
-        p.unmount(&layout);
+        p.unmount(&*sys, &layout);
         if p.user_stopped {
             return Verdict::Continue;
         }
@@ -331,7 +350,7 @@ impl Engine {
 
     /// Stop every container (last group first) and unmount its volumes.
     pub fn stop_all(&mut self) {
-        let layout = self.layout.clone();
+        let (layout, sys) = (self.layout.clone(), self.sys.clone());
         // all at once: SIGTERM to every init, one shared grace period
         for p in self.platforms.iter().rev() {
             p.request_stop();
@@ -350,7 +369,7 @@ impl Engine {
                 p.stop(Duration::ZERO);
             }
             if p.mounted {
-                p.unmount(&layout);
+                p.unmount(&*sys, &layout);
             }
             p.status = Status::Stopped;
         }
@@ -367,7 +386,7 @@ impl Engine {
         model: RevisionModel,
         restart: &std::collections::BTreeSet<String>,
     ) {
-        let layout = self.layout.clone();
+        let (layout, sys) = (self.layout.clone(), self.sys.clone());
         let keep: std::collections::BTreeSet<&str> =
             model.platforms.iter().map(|p| p.name.as_str()).collect();
         let going: Vec<usize> = (0..self.platforms.len())
@@ -401,7 +420,7 @@ impl Engine {
                 }
                 Some(mut p) => {
                     p.stop(Duration::ZERO);
-                    p.unmount(&layout);
+                    p.unmount(&*sys, &layout);
                     next.push(Platform::new(def.clone()));
                 }
                 None => next.push(Platform::new(def.clone())),
@@ -410,7 +429,7 @@ impl Engine {
         for (_, mut p) in old {
             p.stop(Duration::ZERO);
             if p.mounted {
-                p.unmount(&layout);
+                p.unmount(&*sys, &layout);
             }
             info!("container {}: removed by the new revision", p.def.name);
         }

@@ -31,8 +31,10 @@ pub fn seed(layout: &Layout, source: &Path) -> Result<()> {
         } else {
             source.to_path_buf()
         };
-        let (state, from) =
-            pvr_core::source::read_bare(&bare).map_err(|e| Error::Factory(e.to_string()))?;
+        let (state, from) = pvr_core::source::read_bare(&bare).map_err(|e| Error::Factory {
+            path: source.to_path_buf(),
+            source: Box::new(e),
+        })?;
         for id in state.object_ids() {
             if !pool.contains(&id) {
                 let f = from.open_raw(&id)?;
@@ -41,15 +43,20 @@ pub fn seed(layout: &Layout, source: &Path) -> Result<()> {
         }
         state.to_canonical()
     } else {
-        let c = pvr_core::source::read_export(source, &pool)
-            .map_err(|e| Error::Factory(e.to_string()))?;
+        let c = pvr_core::source::read_export(source, &pool).map_err(|e| Error::Factory {
+            path: source.to_path_buf(),
+            source: Box::new(e),
+        })?;
         c.state.to_canonical()
     };
-    let state =
-        pv_types::State::from_slice(&state_text).map_err(|e| Error::Factory(e.to_string()))?;
-    state
-        .validate()
-        .map_err(|r| Error::Factory(format!("{}: {r}", source.display())))?;
+    let state = pv_types::State::from_slice(&state_text).map_err(|e| Error::FactoryState {
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    state.validate().map_err(|e| Error::FactoryInvalid {
+        path: source.to_path_buf(),
+        source: e,
+    })?;
     trail::install(layout, "0", &state_text, &pool)?;
     progress::write(layout, "0", &Progress::new("DONE", "Factory revision"))?;
     progress::mark_done(layout, "0")?;

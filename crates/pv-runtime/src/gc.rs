@@ -107,11 +107,3 @@ pub fn run(layout: &Layout, keep: &BTreeSet<String>) -> Result<GcReport> {
     }
     Ok(report)
 }
-
-/// Free bytes on the storage filesystem for an unprivileged writer.
-pub fn free_bytes(layout: &Layout) -> u64 {
-    match rustix::fs::statvfs(&layout.storage) {
-        Ok(s) => s.f_bavail.saturating_mul(s.f_frsize),
-        Err(_) => 0,
-    }
-}

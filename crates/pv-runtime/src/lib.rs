@@ -9,6 +9,8 @@
 //! * [`verify`]: checks before a revision runs (state, objects, signatures).
 //! * [`platform`] / [`engine`]: containers, status goals, group gating,
 //!   auto-recovery.
+//! * [`system`]: everything asked of the kernel, behind one seam (a real
+//!   implementation and a recording fake for tests).
 //! * [`daemon`]: the main loop, signals and shutdown.
 
 pub mod ctrl;
@@ -18,17 +20,20 @@ pub mod engine;
 mod error;
 pub mod factory;
 pub mod gc;
+pub mod housekeeping;
 pub mod lan;
 pub mod layout;
+mod local_run;
 pub mod logging;
 pub mod metadata;
 pub mod model;
 pub mod platform;
 pub mod progress;
+pub mod system;
 pub mod trail;
 pub mod transition;
 pub mod update;
 pub mod verify;
 pub mod watchdog;
 
-pub use error::{Error, Result};
+pub use error::{chain, Error, Result};

@@ -6,20 +6,21 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use pv_container::cgroup::{Cgroup, Hierarchy};
+use pv_container::cgroup::Hierarchy;
 use pv_container::lxcconf::LxcConfig;
 use pv_container::spec::{BuildInput, ContainerSpec, SpecMount};
 use pv_container::volumes::{self, VolumeSource};
-use pv_container::Running;
 use tracing::{info, warn};
 
 use crate::layout::Layout;
 use crate::model::{Persistence, PlatformDef, Status};
+use crate::system::{CgroupVersion, Process, System};
 use crate::{Error, Result};
 
 /// What starting a container needs from the runtime.
 #[derive(Debug, Clone)]
 pub struct StartCtx<'a> {
+    pub sys: &'a dyn System,
     pub layout: &'a Layout,
     pub rev: &'a str,
     pub group: &'a str,
@@ -35,7 +36,7 @@ pub struct StartCtx<'a> {
 pub struct Platform {
     pub def: PlatformDef,
     pub status: Status,
-    running: Option<Running>,
+    running: Option<Box<dyn Process>>,
     /// Host PID of the container's init (0 when not running).
     pub pid: i32,
     /// When the status goal times out (set at launch).
@@ -85,33 +86,34 @@ impl Platform {
 
     /// Mount every volume (images read-only, storage volumes by
     /// persistence). On failure nothing stays mounted.
-    pub fn mount(&mut self, layout: &Layout, rev: &str) -> Result<()> {
+    pub fn mount(&mut self, sys: &dyn System, layout: &Layout, rev: &str) -> Result<()> {
         if self.mounted {
             return Ok(());
         }
-        let r = self.mount_inner(layout, rev);
+        let r = self.mount_inner(sys, layout, rev);
         if r.is_err() {
-            let _ = volumes::unmount_all(&self.voldir(layout));
+            let _ = sys.unmount_all(&self.voldir(layout));
         } else {
             self.mounted = true;
         }
         r
     }
 
-    fn mount_inner(&mut self, layout: &Layout, rev: &str) -> Result<()> {
+    fn mount_inner(&mut self, sys: &dyn System, layout: &Layout, rev: &str) -> Result<()> {
         let name = &self.def.name;
         let trail = layout.trail(rev).join(name);
         let vd = self.voldir(layout);
         for img in &self.def.images {
             let src = pv_fs::safe_join(&trail, img)?;
             if !src.is_file() {
-                return Err(Error::Container(
-                    name.clone(),
-                    format!("volume {img} is not in revision {rev}"),
-                ));
+                return Err(Error::VolumeMissing {
+                    container: name.clone(),
+                    volume: img.clone(),
+                    rev: rev.to_string(),
+                });
             }
             let target = pv_fs::safe_join(&vd, img)?;
-            volumes::mount_volume(
+            sys.mount_volume(
                 &VolumeSource::Image {
                     fstype: volumes::fstype_of(&src),
                     path: src,
@@ -145,19 +147,19 @@ impl Platform {
                 ),
                 Persistence::Boot => VolumeSource::Tmpfs,
             };
-            volumes::mount_volume(&source, &pv_fs::safe_join(&vd, &v.name)?)?;
+            sys.mount_volume(&source, &pv_fs::safe_join(&vd, &v.name)?)?;
         }
         Ok(())
     }
 
     /// Unmount all volumes of the container.
-    pub fn unmount(&mut self, layout: &Layout) {
+    pub fn unmount(&mut self, sys: &dyn System, layout: &Layout) {
         let vd = self.voldir(layout);
-        if let Err(e) = volumes::unmount_all(&vd) {
+        if let Err(e) = sys.unmount_all(&vd) {
             warn!("container {}: unmount volumes: {e}", self.def.name);
         }
         // never recurse into something still mounted (a permanent volume!)
-        if pv_container::mounts::mounts_under(&vd).is_empty() {
+        if sys.mounts_under(&vd).is_empty() {
             let _ = fs::remove_dir_all(&vd);
         } else {
             warn!(
@@ -174,12 +176,11 @@ impl Platform {
         let name = self.def.name.clone();
         let layout = ctx.layout;
         let trail = layout.trail(ctx.rev);
-        let cfg_rel = self.def.config.clone().ok_or_else(|| {
-            Error::Container(
-                name.clone(),
-                "no lxc config: a data container can only be MOUNTED".into(),
-            )
-        })?;
+        let cfg_rel = self
+            .def
+            .config
+            .clone()
+            .ok_or_else(|| Error::NoLxcConfig(name.clone()))?;
         let cfg_path = pv_fs::safe_join(&trail.join(&name), &cfg_rel)?;
         let text =
             fs::read_to_string(&cfg_path).map_err(|e| pv_fs::FsError::new("read", &cfg_path, e))?;
@@ -205,14 +206,16 @@ impl Platform {
         let cgroup = if ctx.hierarchies.is_empty() {
             None
         } else {
-            let cg = Cgroup::create(ctx.hierarchies, &format!("{}/{name}", layout.cgroup_base()))?;
+            let sys = ctx.sys;
+            let cg =
+                sys.create_cgroup(ctx.hierarchies, &format!("{}/{name}", layout.cgroup_base()))?;
             for (k, v) in &lxc.cgroup_v1 {
-                if let Err(e) = cg.set_v1(k, v) {
+                if let Err(e) = sys.set_cgroup(&cg, CgroupVersion::V1, k, v) {
                     warn!("container {name}: lxc.cgroup.{k}: {e}");
                 }
             }
             for (k, v) in &lxc.cgroup_v2 {
-                cg.set_v2(k, v)?;
+                sys.set_cgroup(&cg, CgroupVersion::V2, k, v)?;
             }
             Some(cg)
         };
@@ -227,9 +230,9 @@ impl Platform {
             extra_mounts: self.pantavisor_mounts(layout, ctx.rev),
             cgroup,
         })?;
-        let mut running = pv_container::launch(&spec, ctx.exe)?;
-        self.pid = running.pid;
-        if let Some(console) = running.console.take() {
+        let mut running = ctx.sys.launch(&spec, ctx.exe)?;
+        self.pid = running.pid();
+        if let Some(console) = running.take_console() {
             let log = layout
                 .logs()
                 .join(ctx.rev)
@@ -238,7 +241,7 @@ impl Platform {
                 .join("console.log");
             spawn_console_copy(console, log);
         }
-        info!("container {name}: started, init pid {}", running.pid);
+        info!("container {name}: started, init pid {}", self.pid);
         self.running = Some(running);
         self.status = Status::Started;
         self.last_start = Some(Instant::now());

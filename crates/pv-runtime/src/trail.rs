@@ -21,17 +21,21 @@ pub fn install(layout: &Layout, rev: &str, state_text: &[u8], pool: &ObjectStore
     if !valid_revision(rev) {
         return Err(Error::BadRevision(rev.to_string()));
     }
-    let state = State::from_slice(state_text)
-        .map_err(|e| Error::BadState(format!("revision {rev}: {e}")))?;
+    let state = State::from_slice(state_text).map_err(|source| Error::StateParse {
+        rev: rev.into(),
+        source,
+    })?;
     state
         .validate_structure()
-        .map_err(|r| Error::BadState(format!("revision {rev}: {r}")))?;
-    for id in state.object_ids() {
-        if !pool.contains(&id) {
-            return Err(Error::BadState(format!(
-                "revision {rev}: object {id} is missing"
-            )));
-        }
+        .map_err(|source| Error::InvalidState {
+            rev: rev.into(),
+            source,
+        })?;
+    if let Some(id) = state.object_ids().into_iter().find(|id| !pool.contains(id)) {
+        return Err(Error::MissingObject {
+            rev: rev.into(),
+            id,
+        });
     }
     let target = layout.trail(rev);
     let parent = target.parent().expect("trail has a parent").to_path_buf();
@@ -63,7 +67,10 @@ pub fn install(layout: &Layout, rev: &str, state_text: &[u8], pool: &ObjectStore
                 .as_str()
                 .unwrap_or("")
                 .parse()
-                .map_err(|_| Error::BadState(format!("key {k}: not an object id")))?;
+                .map_err(|source| Error::NotAnObjectId {
+                    key: k.clone(),
+                    source,
+                })?;
             pool.link_out(&id, &dest)?;
             let src = pool.path(&id);
             fs::set_permissions(&src, fs::Permissions::from_mode(0o444)).at("chmod", &src)?;
@@ -107,10 +114,14 @@ pub fn install(layout: &Layout, rev: &str, state_text: &[u8], pool: &ObjectStore
 /// The state text of an installed revision.
 pub fn read_state(layout: &Layout, rev: &str) -> Result<(Vec<u8>, State)> {
     let p = layout.trail(rev).join(".pvr/json");
-    let text = fs::read(&p)
-        .map_err(|_| Error::BadState(format!("revision {rev}: State JSON not found")))?;
-    let state =
-        State::from_slice(&text).map_err(|e| Error::BadState(format!("revision {rev}: {e}")))?;
+    let text = fs::read(&p).map_err(|e| Error::StateNotFound {
+        rev: rev.into(),
+        source: pv_fs::FsError::new("read", &p, e),
+    })?;
+    let state = State::from_slice(&text).map_err(|source| Error::StateParse {
+        rev: rev.into(),
+        source,
+    })?;
     Ok((text, state))
 }
 

@@ -16,13 +16,16 @@ pub fn check_objects(layout: &Layout, rev: &str, state: &State) -> Result<()> {
     let trail = layout.trail(rev);
     for (key, id) in state.objects() {
         let p = trail.join(key);
-        let actual =
-            pv_objects::hash_file(&p).map_err(|e| Error::BadState(format!("object {key}: {e}")))?;
+        let actual = pv_objects::hash_file(&p).map_err(|source| Error::ObjectUnreadable {
+            key: key.to_string(),
+            source,
+        })?;
         if actual != id {
-            return Err(Error::BadState(format!(
-                "object {key} ({}) has bad checksum {actual}",
-                id
-            )));
+            return Err(Error::BadChecksum {
+                key: key.to_string(),
+                expected: id,
+                actual,
+            });
         }
     }
     info!(
@@ -64,7 +67,7 @@ pub fn check_signatures(
         return Ok(());
     }
     let report = pv_sign::device_verify(raw, trust, std::time::SystemTime::now())
-        .map_err(|e| Error::BadState(format!("Signature validation failed: {e}")))?;
+        .map_err(Error::Signature)?;
     let sb = match mode {
         SecurebootMode::Audit => pv_sign::SecureBootMode::Audit,
         SecurebootMode::Strict => pv_sign::SecureBootMode::Strict,
@@ -77,11 +80,9 @@ pub fn check_signatures(
         );
     }
     if !report.accepted(sb) {
-        return Err(Error::BadState(if report.uncovered.is_empty() {
-            "Signature validation failed".into()
-        } else {
-            "State not fully covered by signatures".into()
-        }));
+        return Err(Error::SignaturesRejected {
+            uncovered: !report.uncovered.is_empty(),
+        });
     }
     Ok(())
 }
