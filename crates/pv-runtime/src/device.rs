@@ -93,8 +93,8 @@ fn load_revision(
     cfg: &Config,
     rev: &str,
 ) -> std::result::Result<(pv_types::State, RevisionModel), (String, String)> {
-    let (raw, state) =
-        trail::read_state(layout, rev).map_err(|e| (msg::NOT_FOUND.to_string(), chain(&e)))?;
+    let (raw, state) = trail::read_state(layout, rev)
+        .map_err(|e| (state_read_message(&e).to_string(), chain(&e)))?;
     state
         .validate()
         .map_err(|r| (msg::BAD_FORMAT.to_string(), r.to_string()))?;
@@ -106,6 +106,15 @@ fn load_revision(
     let m = model::parse(&state, cfg.get_duration(Key::PvUpdaterGoalsTimeout))
         .map_err(|e| (msg::BAD_FORMAT.to_string(), e.to_string()))?;
     Ok((state, m))
+}
+
+/// The progress message of a state that cannot be read: missing, or not
+/// JSON (spec §4.2).
+pub(crate) fn state_read_message(e: &Error) -> &'static str {
+    match e {
+        Error::StateNotFound { .. } => msg::NOT_FOUND,
+        _ => msg::BAD_FORMAT,
+    }
 }
 
 pub(crate) fn check_signatures(

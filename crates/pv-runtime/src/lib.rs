@@ -36,4 +36,7 @@ pub mod update;
 pub mod verify;
 pub mod watchdog;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::{chain, Error, Result};

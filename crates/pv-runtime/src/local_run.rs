@@ -9,7 +9,7 @@ use pv_objects::ObjectStore;
 use tracing::{error, info};
 
 use crate::daemon::EXIT_REBOOT;
-use crate::device::{check_signatures, CommandError, Device};
+use crate::device::{check_signatures, state_read_message, CommandError, Device};
 use crate::housekeeping::point_current;
 use crate::progress::Progress;
 use crate::transition::{self, Transition};
@@ -42,7 +42,7 @@ impl Device {
         }
         let (raw, pending) = match trail::read_state(&self.layout, rev) {
             Ok(x) => x,
-            Err(e) => return Err(self.wontgo(rev, msg::NOT_FOUND, &chain(&e))),
+            Err(e) => return Err(self.wontgo(rev, state_read_message(&e), &chain(&e))),
         };
         if let Err(r) = pending.validate() {
             return Err(self.wontgo(rev, msg::BAD_FORMAT, &r.to_string()));

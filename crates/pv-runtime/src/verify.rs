@@ -80,8 +80,9 @@ pub fn check_signatures(
         );
     }
     if !report.accepted(sb) {
+        // a signature that fails is a failure whatever the coverage
         return Err(Error::SignaturesRejected {
-            uncovered: !report.uncovered.is_empty(),
+            uncovered: report.signatures_ok() && !report.uncovered.is_empty(),
         });
     }
     Ok(())
