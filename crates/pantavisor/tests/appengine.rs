@@ -231,3 +231,43 @@ fn bad_states_are_refused_with_a_clear_message() {
     assert_eq!(dev.stop(), 0);
     assert_clean(d.path(), "marker-bad");
 }
+
+#[test]
+fn without_a_config_file_the_defaults_and_a_named_one_must_exist() {
+    if !can_run() {
+        return;
+    }
+    // a named file that is missing: exit 1 naming it, before anything runs
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("pantavisor.config"), "").unwrap();
+    let missing = d.path().join("missing.config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pantavisor"))
+        .arg("--storage")
+        .arg(d.path().join("storage"))
+        .arg("--run-dir")
+        .arg(d.path().join("run"))
+        .arg("--config")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("missing.config"), "{err}");
+
+    // no --config and no /etc/pantavisor.config: defaults, one warning
+    if std::path::Path::new("/etc/pantavisor.config").exists() {
+        eprintln!("skipped the second half: this host has /etc/pantavisor.config");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let repo = checkout(
+        d.path(),
+        &[App::new("z", "app", "exec sleep 100000 # marker-noconf")],
+        |_| {},
+    );
+    let dev = device::start_with(d.path(), Some(&repo), false);
+    assert!(dev.wait_log("status READY", 30), "started on defaults");
+    assert_eq!(dev.log_count("starting on defaults"), 1);
+    assert_eq!(dev.stop(), 0);
+    assert_clean(d.path(), "marker-noconf");
+}

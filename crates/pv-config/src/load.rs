@@ -16,8 +16,9 @@ use crate::value::Value;
 /// What the runtime reads before starting its state machine.
 #[derive(Debug, Clone)]
 pub struct BootSources<'a> {
-    /// `--config <path>` or `/etc/pantavisor.config`.
-    pub config_path: &'a Path,
+    /// `--config <path>` or `/etc/pantavisor.config`; `None` when there is
+    /// none (the defaults stand at that level).
+    pub config_path: Option<&'a Path>,
     /// `/proc/cmdline` (or `--cmdline`).
     pub cmdline: &'a str,
     /// The process environment (all of it; only `PV_*`/`PH_*` are used).
@@ -30,13 +31,16 @@ impl Config {
     /// environment, each at its level. The policy name comes from the
     /// command line, else the environment, else pantavisor.config; its file
     /// is `<PV_SYSTEM_ETCPANTAVISORDIR>/policies/<name>.config`, located
-    /// with the directory pantavisor.config set. A missing config or policy
-    /// file is an error.
+    /// with the directory pantavisor.config set. A config file named in
+    /// `config_path` or a policy file that is missing is an error.
     pub fn load_boot(src: &BootSources<'_>) -> Result<Config, ConfigError> {
         let mut cfg = Config::new();
         let cmdline = parse_cmdline(src.cmdline, CmdlinePrefix::Pv);
         let env = parse_env(src.env.iter().cloned());
-        let pv_conf = read_kv_file(src.config_path)?;
+        let pv_conf = match src.config_path {
+            Some(path) => read_kv_file(path)?,
+            None => Items::default(),
+        };
         let mut warnings = Vec::new();
         let policy = policy_name(&[&cmdline, &env, &pv_conf], &mut warnings);
         cfg.extend_warnings(warnings);

@@ -37,7 +37,7 @@ fn boot_load_applies_levels_and_policy() {
     fs::write(etc.join("policies/test.config"), "PV_DEBUG_SSH=0\n").unwrap();
 
     let src = BootSources {
-        config_path: &conf,
+        config_path: Some(&conf),
         cmdline: "root=/dev/ram pv_rev=0 pv_try= pv_log.level=5 pv_debug_shell_autologin=1",
         env: env(&[
             ("PATH", "/usr/bin"),
@@ -88,7 +88,7 @@ fn missing_files_name_their_path() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.config");
     let err = Config::load_boot(&BootSources {
-        config_path: &missing,
+        config_path: Some(&missing),
         cmdline: "",
         env: vec![],
     })
@@ -106,12 +106,25 @@ fn missing_files_name_their_path() {
     )
     .unwrap();
     let err = Config::load_boot(&BootSources {
-        config_path: &conf,
+        config_path: Some(&conf),
         cmdline: "",
         env: vec![],
     })
     .unwrap_err();
     assert!(err.to_string().contains("policies/absent.config"), "{err}");
+
+    // no file at all: the defaults, and the other levels still apply
+    let c = Config::load_boot(&BootSources {
+        config_path: None,
+        cmdline: "pv_log.level=2",
+        env: vec![],
+    })
+    .unwrap();
+    assert_eq!(c.modified(Key::PvSecurebootMode), Level::Default);
+    assert_eq!(
+        (c.get_int(Key::PvLogLevel), c.modified(Key::PvLogLevel)),
+        (2, Level::PvCmdline)
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! again with the same flags), 3 = power off. SIGTERM means reboot, SIGINT
 //! power off.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,17 +54,36 @@ impl Stop {
     }
 }
 
+/// Where pantavisor.config is looked for without `--config`.
+pub const DEFAULT_CONFIG: &str = "/etc/pantavisor.config";
+
+/// The pantavisor.config to read: the one `--config` names (missing or
+/// unreadable is then an error when it is read), else `default` if it
+/// exists; `None` means the defaults, with a warning.
+fn config_file(given: Option<&Path>, default: &Path) -> Option<PathBuf> {
+    match given {
+        Some(p) => Some(p.to_path_buf()),
+        None if default.try_exists().unwrap_or(true) => Some(default.to_path_buf()),
+        None => {
+            warn!(
+                "config: no {} (and no --config): starting on defaults",
+                default.display()
+            );
+            None
+        }
+    }
+}
+
 /// Load the configuration levels known before a revision runs.
 pub fn load_config(opts: &Options) -> Result<Config> {
-    let default = PathBuf::from("/etc/pantavisor.config");
-    let path = opts.config.clone().unwrap_or(default);
+    let path = config_file(opts.config.as_deref(), Path::new(DEFAULT_CONFIG));
     let cmdline = match &opts.cmdline {
         Some(c) => c.clone(),
         None => std::fs::read_to_string("/proc/cmdline").unwrap_or_default(),
     };
     let env: Vec<(String, String)> = std::env::vars().collect();
     let mut cfg = Config::load_boot(&pv_config::BootSources {
-        config_path: &path,
+        config_path: path.as_deref(),
         cmdline: &cmdline,
         env,
     })?;
@@ -95,4 +114,49 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
         std::thread::sleep(opts.tick);
     };
     Ok(dev.shutdown(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(config: Option<PathBuf>) -> Options {
+        Options {
+            storage: "/nonexistent/storage".into(),
+            rundir: "/nonexistent/run".into(),
+            config,
+            factory: None,
+            cmdline: Some("pv_log.level=2".into()),
+            exe: "/nonexistent/pantavisor".into(),
+            tick: Duration::from_millis(100),
+        }
+    }
+
+    #[test]
+    fn without_config_file_the_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let default = d.path().join("pantavisor.config");
+        assert_eq!(config_file(None, &default), None);
+        std::fs::write(&default, "PV_LOG_LEVEL=4\n").unwrap();
+        assert_eq!(config_file(None, &default), Some(default.clone()));
+        let given = d.path().join("other.config");
+        assert_eq!(config_file(Some(&given), &default), Some(given));
+        if !Path::new(DEFAULT_CONFIG).exists() {
+            let cfg = load_config(&opts(None)).unwrap();
+            assert_eq!(cfg.get_int(pv_config::Key::PvLogLevel), 2);
+        }
+    }
+
+    #[test]
+    fn a_named_config_file_must_be_readable() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing.config");
+        let err = load_config(&opts(Some(missing))).unwrap_err().to_string();
+        assert!(err.contains("missing.config"), "{err}");
+        // a directory cannot be read as a file, even by root
+        let err = load_config(&opts(Some(d.path().to_path_buf())))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&d.path().display().to_string()), "{err}");
+    }
 }

@@ -121,19 +121,29 @@ pub struct Device {
 }
 
 pub fn start(dir: &Path, factory: Option<&Path>) -> Device {
+    start_with(dir, factory, true)
+}
+
+/// [`start`], optionally without `--config` (the test's settings then come
+/// from the environment).
+pub fn start_with(dir: &Path, factory: Option<&Path>, with_config: bool) -> Device {
     let storage = dir.join("storage");
     let run = dir.join("run");
     let conf = dir.join("pantavisor.config");
-    if !conf.exists() {
-        std::fs::write(&conf, "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\n").unwrap();
-    }
+    let settings = "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\n";
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pantavisor"));
     cmd.arg("--storage")
         .arg(&storage)
         .arg("--run-dir")
-        .arg(&run)
-        .arg("--config")
-        .arg(&conf);
+        .arg(&run);
+    if with_config {
+        if !conf.exists() {
+            std::fs::write(&conf, settings).unwrap();
+        }
+        cmd.arg("--config").arg(&conf);
+    } else {
+        cmd.envs(settings.lines().filter_map(|l| l.split_once('=')));
+    }
     cmd.args(["--cmdline", "", "--tick-ms", "50"]);
     if let Some(f) = factory {
         cmd.arg("--factory").arg(f);
