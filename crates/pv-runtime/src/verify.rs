@@ -87,3 +87,72 @@ pub fn check_signatures(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const A: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const B: &str = "7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730";
+
+    /// A state whose `app` part is signed (pvr sig add --part app) and
+    /// whose `bsp` part is not, with the trust to check it.
+    fn partly_signed() -> (pv_types::State, pv_sign::DeviceTrust) {
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../pv-sign/tests/data/es384.key.pem"
+        ))
+        .unwrap();
+        let key = pv_sign::PrivateKey::from_pem(&pem, "es384.key.pem").unwrap();
+        let trust = pv_sign::DeviceTrust {
+            pubkeys: vec![key.public_key()],
+            roots: pv_sign::CertPool::default(),
+        };
+        let mut state = State::from_slice(
+            json!({
+                "#spec": "pantavisor-service-system@1",
+                "app/root.squashfs": A,
+                "app/run.json": {"name": "app"},
+                "bsp/kernel.img": B,
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let req =
+            pv_sign::SigAddRequest::from_flags(Some("app"), None, vec![], vec![], false, false)
+                .unwrap();
+        let sig = pv_sign::sig_add(&state, &req, &pv_sign::Signer::new(key)).unwrap();
+        state.insert(sig.path, serde_json::from_slice(&sig.bytes).unwrap());
+        (state, trust)
+    }
+
+    #[test]
+    fn a_signature_that_fails_is_named_even_when_parts_are_uncovered() {
+        let (state, trust) = partly_signed();
+        let raw = state.to_canonical();
+        // as signed: lenient accepts the uncovered bsp, strict does not
+        check_signatures(&raw, SecurebootMode::Lenient, &trust).unwrap();
+        let e = check_signatures(&raw, SecurebootMode::Strict, &trust).unwrap_err();
+        assert!(
+            matches!(e, Error::SignaturesRejected { uncovered: true }),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "State not fully covered by signatures");
+        // the signed container edited after signing: the signature fails,
+        // and that is what is said, in either mode
+        let mut edited = state.clone();
+        edited.insert("app/root.squashfs", json!(B));
+        let raw = edited.to_canonical();
+        for mode in [SecurebootMode::Lenient, SecurebootMode::Strict] {
+            let e = check_signatures(&raw, mode, &trust).unwrap_err();
+            assert!(
+                matches!(e, Error::SignaturesRejected { uncovered: false }),
+                "{mode:?}: {e:?}"
+            );
+            assert_eq!(e.to_string(), "Signature validation failed");
+        }
+        assert!(check_signatures(&raw, SecurebootMode::Disabled, &trust).is_ok());
+    }
+}
