@@ -151,12 +151,11 @@ mod tests {
     fn a_named_config_file_must_be_readable() {
         let d = tempfile::tempdir().unwrap();
         let missing = d.path().join("missing.config");
-        let err = load_config(&opts(Some(missing))).unwrap_err().to_string();
+        let err = crate::error::chain(&load_config(&opts(Some(missing))).unwrap_err());
         assert!(err.contains("missing.config"), "{err}");
         // a directory cannot be read as a file, even by root
-        let err = load_config(&opts(Some(d.path().to_path_buf())))
-            .unwrap_err()
-            .to_string();
+        let err =
+            crate::error::chain(&load_config(&opts(Some(d.path().to_path_buf()))).unwrap_err());
         assert!(err.contains(&d.path().display().to_string()), "{err}");
     }
 }
