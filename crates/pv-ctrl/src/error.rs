@@ -153,6 +153,8 @@ impl ApiError {
         unknown_caller => 500, "Internal Error";
         /// 507 `Not enough disk space available` (also: body over its cap).
         no_space => 507, "Not enough disk space available";
+        /// 400: a `Host` header other than `localhost`.
+        host_not_accepted => 400, "Host not accepted: only localhost is served";
         /// 400 `Request has bad object name` (also: object not present).
         bad_object_name => 400, "Request has bad object name";
         /// 422 `Object has bad checksum`.

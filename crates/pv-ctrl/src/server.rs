@@ -8,9 +8,9 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use http::header::{CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::header::{CONNECTION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -23,7 +23,7 @@ use crate::error::{ApiError, CtrlError};
 use crate::reply::{render, CtrlReply, Rendered, RenderedBody, OCTETS};
 use crate::request::{build, Action, CtrlRequest};
 use crate::routes::{match_route, Access, BodyPolicy};
-use crate::sniff::{refuse, sniff, Rewind, Sniffed};
+use crate::sniff::{refusal, refuse, sniff, Rewind, Sniffed, UNSUPPORTED};
 use crate::upload::{drain, read_capped, receive_object, Received};
 use crate::{DEFAULT_MAX_STATE_JSON, SOCKET_NAME};
 
@@ -242,7 +242,11 @@ async fn serve_connection(mut stream: UnixStream, shared: Arc<Shared>) {
     let pid = stream.peer_cred().ok().and_then(|c| c.pid());
     let prefix = match tokio::time::timeout(FIRST_LINE_TIMEOUT, sniff(&mut stream)).await {
         Ok(Ok(Sniffed::Http(prefix))) => prefix,
-        Ok(Ok(Sniffed::Garbage)) => return refuse(&mut stream).await,
+        Ok(Ok(Sniffed::Garbage)) => return refuse(&mut stream, UNSUPPORTED).await,
+        Ok(Ok(Sniffed::BadHead(status, msg))) => {
+            tracing::debug!("pv-ctrl: refused a request head: {msg}");
+            return refuse(&mut stream, &refusal(status, msg)).await;
+        }
         _ => return,
     };
     let io = TokioIo::new(Rewind::new(prefix, stream));
@@ -256,18 +260,6 @@ async fn serve_connection(mut stream: UnixStream, shared: Arc<Shared>) {
         tracing::debug!("pv-ctrl: connection: {e}");
     }
 }
-
-/// A `Host` other than `localhost`: the connection is dropped unanswered.
-#[derive(Debug)]
-struct HostRejected;
-
-impl std::fmt::Display for HostRejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("request for a host other than localhost")
-    }
-}
-
-impl std::error::Error for HostRejected {}
 
 fn host_allowed(headers: &HeaderMap) -> bool {
     match headers.get(HOST) {
@@ -359,13 +351,22 @@ async fn forward(
         .unwrap_or_else(|_| CtrlReply::Error(ApiError::internal("Internal Error")))
 }
 
+/// An error answer after which the connection is closed (the rest of the
+/// request is not read).
+fn closing(e: ApiError) -> Response<ReplyBody> {
+    let mut r = error_response(e);
+    r.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 async fn handle(
     req: Request<Incoming>,
     pid: Option<i32>,
     shared: Arc<Shared>,
-) -> Result<Response<ReplyBody>, HostRejected> {
+) -> Result<Response<ReplyBody>, std::convert::Infallible> {
     if !host_allowed(req.headers()) {
-        return Err(HostRejected);
+        return Ok(closing(ApiError::host_not_accepted()));
     }
     let (parts, mut body) = req.into_parts();
     let path = parts.uri.path().to_string();
@@ -400,9 +401,13 @@ async fn handle(
         BodyPolicy::Object => None,
     };
     let data = match cap {
+        // a declared length over the cap is refused before reading
+        Some(n) if body.size_hint().lower() > n as u64 => {
+            return Ok(closing(ApiError::no_space()));
+        }
         Some(n) => match read_capped(&mut body, n).await {
             Ok(Some(d)) => d,
-            Ok(None) => return Ok(error_response(ApiError::no_space())),
+            Ok(None) => return Ok(closing(ApiError::no_space())),
             Err(()) => return Ok(error_response(ApiError::internal("Upload error"))),
         },
         None => Vec::new(),

@@ -92,14 +92,113 @@ fn not_http_and_foreign_host() {
     let r = parse(&out);
     assert_eq!(r.status, 400);
     assert_eq!(r.text(), r#"{"Error": "Unsupported protocol"}"#);
-    let out = raw_bytes(
-        &d.socket(),
-        b"GET /containers HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
-    );
-    assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+    // a foreign Host: refused with a status and a JSON body, nothing done
+    for (first, host) in [(true, "example.com"), (false, "localhost.evil:80")] {
+        let mut request = Vec::new();
+        if !first {
+            // the second request of a kept-alive connection
+            request.extend_from_slice(b"GET /daemons HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        }
+        request.extend_from_slice(
+            format!("PUT /user-meta/h HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1\r\n\r\nx")
+                .as_bytes(),
+        );
+        let out = raw_bytes(&d.socket(), &request);
+        let text = String::from_utf8_lossy(&out);
+        let last = &out[text.rfind("HTTP/1.1 ").unwrap()..];
+        let r = parse(last);
+        assert_eq!(r.status, 400, "{text}");
+        assert_eq!(
+            r.text(),
+            r#"{"Error":"Host not accepted: only localhost is served"}"#
+        );
+        assert_eq!(r.header("connection"), Some("close"));
+    }
+    assert!(d.state().user_meta.iter().all(|(k, _)| k != "h"));
     // HTTP/1.0 without Host is fine
     let out = raw_bytes(&d.socket(), b"GET /daemons HTTP/1.0\r\n\r\n");
     assert_eq!(parse(&out).status, 200);
+}
+
+#[test]
+fn refused_requests_get_a_status_and_a_json_error() {
+    let d = host_device();
+    let over = |len: usize, body: &[u8]| {
+        let mut v = format!(
+            "PUT /user-meta/big HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .into_bytes();
+        v.extend_from_slice(body);
+        v
+    };
+    let many: String = (0..120).map(|i| format!("X-{i}: y\r\n")).collect();
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        // bodies over the cap: sent, or only announced (answered at once)
+        (
+            over(5000, &[b'x'; 5000]),
+            507,
+            "Not enough disk space available",
+        ),
+        (over(1 << 30, b""), 507, "Not enough disk space available"),
+        // malformed request lines
+        (
+            b"GET /containers\r\n\r\n".to_vec(),
+            400,
+            "Unsupported protocol",
+        ),
+        (
+            b"GET  /containers HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+            "Unsupported protocol",
+        ),
+        (
+            b"GET /con\x01tainers HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+            "Unsupported protocol",
+        ),
+        // malformed heads
+        (
+            b"GET /containers HTTP/1.1\r\nHost localhost\r\n\r\n".to_vec(),
+            400,
+            "Bad request: malformed header",
+        ),
+        (
+            b"PUT /user-meta/big HTTP/1.1\r\nContent-Length: ten\r\n\r\n".to_vec(),
+            400,
+            "Bad request: invalid Content-Length",
+        ),
+        (
+            b"PUT /user-meta/big HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+                .to_vec(),
+            400,
+            "Bad request: conflicting Content-Length headers",
+        ),
+        (
+            format!("GET /containers HTTP/1.1\r\n{many}\r\n").into_bytes(),
+            431,
+            "Too many request headers",
+        ),
+    ];
+    for (request, status, msg) in cases {
+        let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        std::io::Write::write_all(&mut s, &request).unwrap();
+        let mut out = vec![];
+        // a refusal closes the connection: read_to_end returns
+        std::io::Read::read_to_end(&mut s, &mut out).unwrap();
+        let shown = String::from_utf8_lossy(&request[..request.len().min(60)]).to_string();
+        let r = parse(&out);
+        assert_eq!(r.status, status, "{shown}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{shown}"
+        );
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["Error"], msg, "{shown}");
+    }
+    assert!(d.state().user_meta.iter().all(|(k, _)| k != "big"));
 }
 
 #[test]
