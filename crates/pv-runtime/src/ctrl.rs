@@ -1,11 +1,12 @@
 //! The control socket (`pv-ctrl`) served for the running device: the
 //! server thread parses requests; this module answers them from the
-//! device's state, once per tick, on the main loop (the single owner of
-//! state).
+//! device's state on the main loop (the single owner of state), as they
+//! arrive while the loop waits between ticks and at each tick. A command
+//! ends that wait, so the next tick runs it at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pv_ctrl::{
     ApiError, AutoRecoveryInfo, Caller, CommandFacts, CommandOp, ContainerAction, ContainerInfo,
@@ -91,6 +92,37 @@ impl Device {
         }
         while let Some(p) = self.ctrl.as_ref().and_then(|c| c.queue.try_next()) {
             self.answer(p);
+        }
+    }
+
+    /// Wait up to `timeout` (the rest of a tick) for the control socket,
+    /// answering requests as they arrive. A request that changes the
+    /// device (a command, a container action, a signal) ends the wait, so
+    /// that the next tick acts on it at once.
+    pub(crate) fn wait_ctrl(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(c) = self.ctrl.as_ref() else {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                return;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if c.slot.is_some() || left.is_zero() {
+                return;
+            }
+            let Some(p) = c.queue.next_timeout(left) else {
+                return;
+            };
+            let acts = matches!(
+                p.request,
+                CtrlRequest::Command(_)
+                    | CtrlRequest::ContainerAction { .. }
+                    | CtrlRequest::Signal(_)
+            );
+            self.answer(p);
+            if acts {
+                return;
+            }
         }
     }
 

@@ -111,7 +111,8 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
         if let Some(code) = dev.tick() {
             break code;
         }
-        std::thread::sleep(opts.tick);
+        // the tick's pause, cut short by a command from the control socket
+        dev.wait_ctrl(opts.tick);
     };
     Ok(dev.shutdown(code))
 }

@@ -7,4 +7,5 @@ mod resume;
 mod rig;
 mod rollback;
 mod transition;
+mod wake;
 mod wontgo;
