@@ -38,7 +38,7 @@ fn device(d: &std::path::Path) -> (std::path::PathBuf, Device) {
 
 /// The PID of a container's supervisor (a new one per start).
 fn pid_of(dev: &Device, name: &str) -> String {
-    let needle = format!("{}/containers/{name}/spec.json", dev.run.display());
+    let needle = format!("{}.internal/containers/{name}/spec.json", dev.run.display());
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()

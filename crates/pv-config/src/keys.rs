@@ -75,7 +75,7 @@ key_table! {
     PhMetadataDevmetaInterval "PH_METADATA_DEVMETA_INTERVAL" Duration(10), H_O_R, ["metadata.devmeta.interval"];
     PhMetadataUsrmetaInterval "PH_METADATA_USRMETA_INTERVAL" Duration(5), H_O_R, ["metadata.usrmeta.interval"];
     PhOnlineRequestThreshold "PH_ONLINE_REQUEST_THRESHOLD" Int(0), H_O_R, [];
-    PhUpdaterInterval "PH_UPDATER_INTERVAL" Duration(5), H_O_R, ["updater.interval"];
+    PhUpdaterInterval "PH_UPDATER_INTERVAL" Duration(60), H_O_R, ["updater.interval"];
     PhUpdaterNetworkTimeout "PH_UPDATER_NETWORK_TIMEOUT" Duration(120), H_O_R, ["updater.network_timeout"];
     PhUpdaterTransferMaxCount "PH_UPDATER_TRANSFER_MAX_COUNT" Int(5), H_O_R, [];
     PvBootloaderFitconfig "PV_BOOTLOADER_FITCONFIG" Str(None), P, ["bootloader.fitconfig"];
@@ -101,8 +101,6 @@ key_table! {
     PvDiskVoldir "PV_DISK_VOLDIR" Str(Some("/volumes")), P, ["disk.voldir"];
     PvDiskWritabledir "PV_DISK_WRITABLEDIR" Str(Some("/writable")), P, ["disk.writabledir"];
     PvDropbearCacheDir "PV_DROPBEAR_CACHE_DIR" Str(Some("/storage/cache/dropbear")), P, ["dropbear.cache.dir"];
-    PvLanPvrListen "PV_LAN_PVR_LISTEN" Str(None), P_O, [];
-    PvLanPvrToken "PV_LAN_PVR_TOKEN" Str(None), P_O, [];
     PvLibeventDebugMode "PV_LIBEVENT_DEBUG_MODE" Bool(false), P_O, [];
     PvLibthttpCertsdir "PV_LIBTHTTP_CERTSDIR" Str(Some("/certs")), P, ["libthttp.certdir"];
     PvLibthttpLogLevel "PV_LIBTHTTP_LOG_LEVEL" Int(3), P_O_R, ["libthttp.log.level"];
@@ -175,6 +173,9 @@ key_table! {
     PvWdtMode "PV_WDT_MODE" Enum(WdtMode::NAMES, "shutdown"), P, ["wdt.mode"];
     PvWdtTimeout "PV_WDT_TIMEOUT" Duration(15), P, ["wdt.timeout"];
     PvXconnectDbusSystembusEnabled "PV_XCONNECT_DBUS_SYSTEMBUS_ENABLED" Bool(true), P_O, ["xconnect.dbus.systembus.enabled"];
+    // ours, after the original's keys (docs/compat.md)
+    PvLanPvrListen "PV_LAN_PVR_LISTEN" Str(None), P_O, [];
+    PvLanPvrToken "PV_LAN_PVR_TOKEN" Str(None), P_O, [];
 }
 
 impl Key {

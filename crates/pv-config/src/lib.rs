@@ -37,9 +37,9 @@
 //!
 //! # Where the original's docs and code disagree
 //!
-//! Defaults and masks follow the code: `PH_UPDATER_INTERVAL` 5 s (docs 60),
-//! `PV_UPDATER_GOALS_TIMEOUT` 120 s (docs give 30 as group timeout),
-//! `PV_LOG_DIR_MAXSIZE` `0` = auto (docs 16777216), `PV_SYSTEM_RUNDIR`
+//! Defaults and masks follow the code: `PH_UPDATER_INTERVAL` 60 s (the
+//! original's shipped pantahub.config sets 5), `PV_UPDATER_GOALS_TIMEOUT`
+//! 120 s (docs give 30 as group timeout), `PV_LOG_DIR_MAXSIZE` `0` = auto (docs 16777216), `PV_SYSTEM_RUNDIR`
 //! `/pv` (docs `/run/pantavisor/pv`), `PV_LOG_LEVEL` 0..6 =
 //! FATAL..ALL (docs list other names), trust stores are bundle names
 //! (`ca-certificates`, `ca-oem-certificates`; docs give paths), and the
@@ -59,7 +59,10 @@
 //!   (prefix put back) when the stripped key is unknown; `pv_rev`,
 //!   `pv_try`, `pv_quickboot` and the argv mode words are not warned about.
 //! - pantahub.config is written with mode 0600.
-//! - `GET /config2` renders an unset string as `""`.
+//! - `GET /config2` renders an unset string as `""` (the original prints
+//!   `(null)`).
+//! - Our own keys (`PV_LAN_PVR_*`) come after the original's in the table,
+//!   so `GET /config2` lists the original's keys first, in its order.
 //! - Warnings are returned, never printed.
 
 mod config;

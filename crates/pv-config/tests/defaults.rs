@@ -15,8 +15,8 @@ fn sample_of_defaults_matches_spec() {
     assert_eq!(secs(Key::PvUpdaterCommitDelay), 25);
     // DOC≠CODE: the docs' group timeout is 30, the code default 120.
     assert_eq!(secs(Key::PvUpdaterGoalsTimeout), 120);
-    // DOC≠CODE: docs say 60.
-    assert_eq!(secs(Key::PhUpdaterInterval), 5);
+    // the code default; the original's shipped pantahub.config sets 5
+    assert_eq!(secs(Key::PhUpdaterInterval), 60);
     assert_eq!(secs(Key::PhUpdaterNetworkTimeout), 120);
     assert_eq!(c.get_int(Key::PvLogLevel), 0);
     assert_eq!(c.log_level(), LogLevel::Fatal);

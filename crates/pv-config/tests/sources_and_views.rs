@@ -139,7 +139,7 @@ fn pantahub_config_round_trip() {
         "PH_CREDS_HOST=api.pantahub.com\nPH_CREDS_PORT=443\nPH_CREDS_PROXY_NOPROXYCONNECT=0\n\
          PH_CREDS_PROXY_PORT=3218\nPH_CREDS_TYPE=builtin\nPH_LIBEVENT_HTTP_TIMEOUT=60\n\
          PH_LIBEVENT_HTTP_RETRIES=1\nPH_METADATA_DEVMETA_INTERVAL=10\n\
-         PH_METADATA_USRMETA_INTERVAL=5\nPH_ONLINE_REQUEST_THRESHOLD=0\nPH_UPDATER_INTERVAL=5\n\
+         PH_METADATA_USRMETA_INTERVAL=5\nPH_ONLINE_REQUEST_THRESHOLD=0\nPH_UPDATER_INTERVAL=60\n\
          PH_UPDATER_NETWORK_TIMEOUT=120\nPH_UPDATER_TRANSFER_MAX_COUNT=5\n"
     );
     assert_eq!(
@@ -268,4 +268,72 @@ fn config2_view_lists_every_key_with_its_level() {
     assert_eq!(find("PV_STORAGE_MNTPOINT")["value"], "");
     assert_eq!(find("PV_UPDATER_GOALS_TIMEOUT")["value"], "120");
     assert_eq!(find("PV_LOG_SERVER_OUTPUTS")["value"], "132");
+}
+
+/// `GET /config2` lists the original's keys in its table order
+/// (`config.h`), the keys it gained later in their place, and ours last.
+#[test]
+fn config2_lists_the_originals_keys_in_its_order_and_ours_last() {
+    let v: Json = serde_json::from_str(&Config::new().to_complete_json()).unwrap();
+    let names: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        &names[names.len() - 2..],
+        ["PV_LAN_PVR_LISTEN", "PV_LAN_PVR_TOKEN"]
+    );
+    // the original's order, including its non-alphabetical spots
+    let original = [
+        "PH_CREDS_HOST",
+        "PH_CREDS_ID",
+        "PH_CREDS_PORT",
+        "PH_CREDS_PROXY_HOST",
+        "PH_CREDS_PROXY_NOPROXYCONNECT",
+        "PH_CREDS_PROXY_PORT",
+        "PH_CREDS_PRN",
+        "PH_CREDS_SECRET",
+        "PH_CREDS_TYPE",
+        "PH_FACTORY_AUTOTOK",
+        "PH_LIBEVENT_HTTP_TIMEOUT",
+        "PH_LIBEVENT_HTTP_RETRIES",
+        "PH_METADATA_DEVMETA_INTERVAL",
+        "PH_METADATA_USRMETA_INTERVAL",
+        "PH_ONLINE_REQUEST_THRESHOLD",
+        "PH_UPDATER_INTERVAL",
+        "PH_UPDATER_NETWORK_TIMEOUT",
+        "PH_UPDATER_TRANSFER_MAX_COUNT",
+        "PV_BOOTLOADER_FITCONFIG",
+        "PV_BOOTLOADER_TYPE",
+        "PV_BOOTLOADER_UBOOTAB_ENV_NAME",
+        "PV_BOOTLOADER_UBOOTAB_ENV_BAK_NAME",
+        "PV_CACHE_DEVMETADIR",
+        "PV_DEBUG_SSH_AUTHORIZED_KEYS",
+        "PV_DROPBEAR_CACHE_DIR",
+        "PV_LIBEVENT_DEBUG_MODE",
+        "PV_LIBTHTTP_LOG_LEVEL",
+        "PV_LOG_CAPTURE",
+        "PV_LOG_CAPTURE_DMESG",
+        "PV_LOG_BUF_NITEMS",
+        "PV_LOG_DIR",
+        "PV_LOG_LEVEL",
+        "PV_LXC_LOG_LEVEL",
+        "PV_NET_BRADDRESS4",
+        "PV_NET_BRDEV",
+        "PV_STORAGE_GC_RESERVED",
+        "PV_STORAGE_GC_THRESHOLD_DEFERTIME",
+        "PV_STORAGE_GC_THRESHOLD",
+        "PV_SYSTEM_USRDIR",
+        "PV_UPDATER_COMMIT_DELAY",
+        "PV_VOLMOUNT_DM_EXTRA_ARGS",
+        "PV_WDT_MODE",
+        "PV_WDT_TIMEOUT",
+    ];
+    let pos = |k: &str| names.iter().position(|n| n == k).unwrap();
+    for w in original.windows(2) {
+        assert!(pos(w[0]) < pos(w[1]), "{} before {}", w[0], w[1]);
+    }
+    assert_eq!(names[..18], original[..18], "the PH_* block leads");
 }

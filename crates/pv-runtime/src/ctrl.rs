@@ -247,8 +247,8 @@ impl Device {
                 };
                 match store.map(|s| s.set(&key, &value)) {
                     Some(Ok(_)) => {
-                        if kind == MetaKind::User && pv_config::Key::from_name(&key).is_some() {
-                            self.cfg.set_metadata(&key, &value);
+                        if kind == MetaKind::User {
+                            crate::metadata::user_meta_saved(&mut self.cfg, &key, &value);
                         }
                         CtrlReply::Ok
                     }
@@ -263,7 +263,8 @@ impl Device {
                 match store.map(|s| s.remove(&key)) {
                     Some(Ok(true)) => {
                         if kind == MetaKind::User {
-                            self.cfg.remove_metadata(&key);
+                            let user = self.meta.user.as_ref();
+                            crate::metadata::user_meta_removed(&mut self.cfg, user, &key);
                         }
                         CtrlReply::Ok
                     }

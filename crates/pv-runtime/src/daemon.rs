@@ -74,13 +74,19 @@ fn config_file(given: Option<&Path>, default: &Path) -> Option<PathBuf> {
     }
 }
 
+/// The kernel command line the configuration reads (`--cmdline`, else
+/// `/proc/cmdline`).
+pub fn cmdline(opts: &Options) -> String {
+    match &opts.cmdline {
+        Some(c) => c.clone(),
+        None => std::fs::read_to_string("/proc/cmdline").unwrap_or_default(),
+    }
+}
+
 /// Load the configuration levels known before a revision runs.
 pub fn load_config(opts: &Options) -> Result<Config> {
     let path = config_file(opts.config.as_deref(), Path::new(DEFAULT_CONFIG));
-    let cmdline = match &opts.cmdline {
-        Some(c) => c.clone(),
-        None => std::fs::read_to_string("/proc/cmdline").unwrap_or_default(),
-    };
+    let cmdline = cmdline(opts);
     let env: Vec<(String, String)> = std::env::vars().collect();
     let mut cfg = Config::load_boot(&pv_config::BootSources {
         config_path: path.as_deref(),

@@ -146,9 +146,11 @@ impl Device {
 
     /// [`Device::boot`] on `sys` (the real kernel, or a fake in tests).
     pub fn boot_on(opts: &Options, sys: Arc<dyn System>) -> Result<Device> {
-        let cfg = load_config(opts)?;
+        let mut cfg = load_config(opts)?;
         let layout = Layout::new(&opts.storage, &opts.rundir);
         layout.create()?;
+        crate::hubfiles::load_ph_config(&mut cfg, &layout, &crate::daemon::cmdline(opts));
+        crate::hubfiles::write_run_dir_hints(&cfg, &layout);
         trail::clean_temp(&layout);
         clean_temp_files(&layout);
         reap_previous_instance(&*sys, &layout);
@@ -247,7 +249,7 @@ impl Device {
             dev.set_progress("0", Progress::new("DONE", msg::FACTORY));
             progress::mark_done(&dev.layout, "0")?;
         }
-        dev.meta.boot(&dev.layout, &booted);
+        dev.meta.boot(&dev.layout, &booted, &dev.cfg);
         apply_revision_config(&mut dev.cfg, &dev.layout, &booted, &dev.meta);
         if dev.ctrl.is_some() {
             dev.lan = crate::lan::start(&dev.cfg, &dev.layout);
@@ -261,9 +263,7 @@ impl Device {
         );
         engine.logs = dev.logs.as_ref().map(|s| s.handle());
         engine.updating = dev.update.is_some();
-        for p in &engine.platforms {
-            dev.meta.container_views(p.name());
-        }
+        dev.meta.container_views(&engine.platforms);
         info!(
             "revision {booted}: {} containers in {} groups",
             engine.platforms.len(),

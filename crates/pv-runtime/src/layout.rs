@@ -1,5 +1,11 @@
-//! Where everything lives: the storage directory (spec §3) and the run
-//! directory.
+//! Where everything lives: the storage directory (spec §3), the run
+//! directory and the runtime's own volatile state next to it.
+//!
+//! The run directory holds what the original keeps in its run dir and
+//! nothing else, because a mgmt container sees all of it at `/pantavisor`:
+//! the control and log sockets, the Hub hints, the metadata views and the
+//! `logs` mount point. Volume mount points, `_config` overlays and
+//! container work dirs live in `<run dir>.internal` (`internal`).
 
 use std::path::{Path, PathBuf};
 
@@ -8,16 +14,25 @@ use std::path::{Path, PathBuf};
 pub struct Layout {
     pub storage: PathBuf,
     pub rundir: PathBuf,
+    /// The runtime's volatile state, beside the run dir (`<run dir>.internal`).
+    pub internal: PathBuf,
     /// Mount points of container volumes (`/volumes` in the original).
     pub voldir: PathBuf,
 }
 
 impl Layout {
     pub fn new(storage: &Path, rundir: &Path) -> Layout {
+        let mut name = rundir
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "pv".into());
+        name.push(".internal");
+        let internal = rundir.with_file_name(name);
         Layout {
             storage: storage.to_path_buf(),
             rundir: rundir.to_path_buf(),
-            voldir: rundir.join("volumes"),
+            voldir: internal.join("volumes"),
+            internal,
         }
     }
     pub fn objects(&self) -> PathBuf {
@@ -47,11 +62,11 @@ impl Layout {
     }
     /// Per-container `_config` overlays.
     pub fn configs(&self) -> PathBuf {
-        self.rundir.join("configs")
+        self.internal.join("configs")
     }
     /// Per-container scratch dirs (spec, pid file, rootfs mount point).
     pub fn containers(&self) -> PathBuf {
-        self.rundir.join("containers")
+        self.internal.join("containers")
     }
     /// The cgroup directory this device's containers live in
     /// (`<hierarchy>/<base>/<container>`): unique per storage directory, so
@@ -106,6 +121,19 @@ pub fn valid_revision(rev: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_state_is_beside_the_run_dir() {
+        let l = Layout::new(Path::new("/s"), Path::new("/x/run"));
+        assert_eq!(l.internal, Path::new("/x/run.internal"));
+        assert_eq!(l.voldir, Path::new("/x/run.internal/volumes"));
+        assert!(!l.containers().starts_with(&l.rundir));
+        assert!(!l.configs().starts_with(&l.rundir));
+        let l = Layout::new(Path::new("/s"), Path::new("/x/run/"));
+        assert_eq!(l.internal, Path::new("/x/run.internal"));
+    }
+
     #[test]
     fn revision_names() {
         for ok in ["0", "12", "locals/t1"] {

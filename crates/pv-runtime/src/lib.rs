@@ -21,6 +21,7 @@ mod error;
 pub mod factory;
 pub mod gc;
 pub mod housekeeping;
+pub mod hubfiles;
 pub mod lan;
 pub mod layout;
 mod local_run;

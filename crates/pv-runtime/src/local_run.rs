@@ -119,9 +119,8 @@ impl Device {
                 self.rev = rev.to_string();
                 point_current(&self.layout, rev);
                 self.meta.set_device(pv_metadata::keys::REVISION, rev);
-                for p in &self.engine.as_ref().expect("engine").platforms {
-                    self.meta.container_views(p.name());
-                }
+                self.meta
+                    .container_views(&self.engine.as_ref().expect("engine").platforms);
                 if let Some(e) = self.engine.take() {
                     self.publish_roles(&e);
                     self.engine = Some(e);

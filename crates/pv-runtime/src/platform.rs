@@ -220,6 +220,10 @@ impl Platform {
             Some(cg)
         };
         let work = layout.containers().join(&name);
+        // a plain container sees its logs at /pantavisor/logs from the start
+        let logdir = layout.logs().join(ctx.rev).join(&name).join("lxc");
+        fs::create_dir_all(&logdir)
+            .map_err(|e| pv_fs::FsError::new("create directory", &logdir, e))?;
         let spec = ContainerSpec::build(BuildInput {
             name: &name,
             group: ctx.group,

@@ -124,9 +124,18 @@ pub fn start(dir: &Path, factory: Option<&Path>) -> Device {
     start_with(dir, factory, true)
 }
 
+/// Start with `cmdline` as the kernel command line (`pv_`/`ph_` words).
+pub fn start_with_cmdline(dir: &Path, factory: Option<&Path>, cmdline: &str) -> Device {
+    launch(dir, factory, true, cmdline)
+}
+
 /// [`start`], optionally without `--config` (the test's settings then come
 /// from the environment).
 pub fn start_with(dir: &Path, factory: Option<&Path>, with_config: bool) -> Device {
+    launch(dir, factory, with_config, "")
+}
+
+fn launch(dir: &Path, factory: Option<&Path>, with_config: bool, cmdline: &str) -> Device {
     let storage = dir.join("storage");
     let run = dir.join("run");
     let conf = dir.join("pantavisor.config");
@@ -144,7 +153,7 @@ pub fn start_with(dir: &Path, factory: Option<&Path>, with_config: bool) -> Devi
     } else {
         cmd.envs(settings.lines().filter_map(|l| l.split_once('=')));
     }
-    cmd.args(["--cmdline", "", "--tick-ms", "50"]);
+    cmd.args(["--cmdline", cmdline, "--tick-ms", "50"]);
     if let Some(f) = factory {
         cmd.arg("--factory").arg(f);
     }
