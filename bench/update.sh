@@ -149,7 +149,7 @@ upload() {
   echo "$total"
 }
 fresh_storage() { # factory storage, booted once, stopped
-  rm -rf "$S" "$RUN"
+  rm -rf "$S" "$RUN" "$RUN.internal"
   if [ ! -d "$W/base" ]; then
     start_pv; sleep 0.5; stop_pv
     cp -a "$S" "$W/base"
