@@ -155,6 +155,28 @@ fn what_containers_the_control_api_and_the_config_levels_show() {
             "{name} removed"
         );
     }
+    // the same through pvcontrol, as the original's test cases do it
+    let pvc = |args: &[&str]| {
+        let out = std::process::Command::new(device::bins::workspace_bin("pvcontrol"))
+            .arg("-s")
+            .arg(dev.socket())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pvcontrol {args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let legacy =
+        |k: &str| serde_json::from_str::<Value>(&pvc(&["config", "ls"])).unwrap()[k].clone();
+    assert_eq!(legacy("log.level"), json!(5));
+    assert_eq!(legacy("metadata.devmeta.interval"), json!(15));
+    pvc(&["usrmeta", "save", "log.level", "4"]);
+    assert_eq!(legacy("log.level"), json!(4));
+    let conf: Vec<Value> = serde_json::from_str(&pvc(&["conf", "ls"])).unwrap();
+    assert!(conf.contains(&json!({"key":"PV_LOG_LEVEL","value":"4","modified":"metadata"})));
+    pvc(&["usrmeta", "delete", "log.level"]);
+    assert_eq!(legacy("log.level"), json!(5));
+
     // our own keys come after the original's
     let (_, b) = dev.ctrl("GET", "/config2", b"");
     let all: Vec<Value> = serde_json::from_str(&b).unwrap();
