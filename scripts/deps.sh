@@ -4,7 +4,9 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common; do
+# qemu-system-x86, cryptsetup-bin, kmod, cpio, xz-utils: the VM suite (scripts/vm-test.sh)
+for p in squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common \
+  qemu-system-x86 cryptsetup-bin kmod cpio xz-utils e2fsprogs; do
   have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -12,4 +14,8 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# the VM suite's static check program
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+  rustup target add x86_64-unknown-linux-musl >&2
 fi

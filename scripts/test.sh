@@ -10,3 +10,7 @@ if [ "${PV_FUZZ_SECS:-20}" != "0" ]; then
   bash scripts/fuzz.sh "${PV_FUZZ_SECS:-20}"
 fi
 cargo test --workspace --no-fail-fast 2>&1
+# the VM suite (modules, dm-crypt): ~1 min under QEMU; PV_VM_TEST=0 skips it
+if [ "${PV_VM_TEST:-1}" != "0" ]; then
+  bash scripts/vm-test.sh
+fi

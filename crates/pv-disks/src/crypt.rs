@@ -128,6 +128,12 @@ pub fn open(
                 "pbkdf2",
                 "--pbkdf-force-iterations",
                 "1000",
+                // a small header (the default is 16 MiB): the original's
+                // disks are a few MiB
+                "--luks2-metadata-size",
+                "16k",
+                "--luks2-keyslots-size",
+                "512k",
                 "--key-file",
                 &kf,
                 &img,

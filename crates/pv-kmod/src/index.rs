@@ -53,6 +53,26 @@ pub fn name_of_path(rel: &str) -> String {
     normalize(stem)
 }
 
+/// Aliases compare with `-` and `_` as one character, as modprobe does;
+/// a `-` inside a `[...]` class is a range and stays.
+pub fn alias_normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_class = false;
+    for c in s.chars() {
+        match c {
+            '[' => in_class = true,
+            ']' => in_class = false,
+            '-' if !in_class => {
+                out.push('_');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn read_optional(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
@@ -117,7 +137,7 @@ impl ModuleIndex {
             let (Some(pat), Some(module)) = (it.next(), it.next()) else {
                 continue;
             };
-            let p = glob::Pattern::new(pat).map_err(|e| Error::BadIndex {
+            let p = glob::Pattern::new(&alias_normalize(pat)).map_err(|e| Error::BadIndex {
                 file: self.dir.join("modules.alias"),
                 detail: format!("alias {pat}: {e}"),
             })?;
@@ -154,9 +174,10 @@ impl ModuleIndex {
             require_literal_separator: false,
             require_literal_leading_dot: false,
         };
+        let name = alias_normalize(name);
         let mut out: Vec<String> = vec![];
         for (p, m) in &self.aliases {
-            if p.matches_with(name, opts) && !out.contains(m) {
+            if p.matches_with(&name, opts) && !out.contains(m) {
                 out.push(m.clone());
             }
         }
@@ -239,9 +260,9 @@ impl ModuleIndex {
         // what needs it), is skipped
         let soft_ok =
             |p: &String, stack: &Vec<String>| self.modules.contains_key(p) && !stack.contains(p);
-        for p in sd.iter().flat_map(|s| s.pre.iter()) {
-            if soft_ok(p, stack) {
-                self.visit(p, order, done, stack, false)?;
+        for p in sd.iter().flat_map(|s| self.soft_targets(&s.pre)) {
+            if soft_ok(&p, stack) {
+                self.visit(&p, order, done, stack, false)?;
             }
         }
         // modules.dep lists the closure, deepest last: visiting in reverse
@@ -252,12 +273,29 @@ impl ModuleIndex {
         stack.pop();
         done.insert(m.to_string());
         order.push(entry.clone());
-        for p in sd.iter().flat_map(|s| s.post.iter()) {
-            if soft_ok(p, stack) {
-                self.visit(p, order, done, stack, false)?;
+        for p in sd.iter().flat_map(|s| self.soft_targets(&s.post)) {
+            if soft_ok(&p, stack) {
+                self.visit(&p, order, done, stack, false)?;
             }
         }
         Ok(())
+    }
+
+    /// Soft dependency names, aliases resolved (`crypto-crc32c`).
+    fn soft_targets(&self, names: &[String]) -> Vec<String> {
+        let mut out = vec![];
+        for n in names {
+            if self.modules.contains_key(n) {
+                out.push(n.clone());
+            } else {
+                out.extend(
+                    self.alias_matches(n)
+                        .into_iter()
+                        .filter(|m| self.modules.contains_key(m)),
+                );
+            }
+        }
+        out
     }
 
     /// The absolute path of a module file.

@@ -55,7 +55,8 @@ fn tree(dir: &Path) {
     fs::write(
         dir.join("modules.softdep"),
         "# Soft dependencies extracted from modules themselves.\n\
-         softdep iwlwifi pre: dummy post: iwlmvm\n",
+         softdep iwlwifi pre: dummy post: iwlmvm\n\
+         softdep dm_crypt pre: crypto-xts\n",
     )
     .unwrap();
     fs::write(
@@ -80,8 +81,10 @@ fn dependencies_come_first_and_names_are_normalized() {
     // dm-crypt: the file name uses '-', the kernel name '_'
     let order = names(idx.resolve("dm-crypt").unwrap());
     assert_eq!(order.last().unwrap(), "dm_crypt");
-    assert_eq!(order.len(), 3);
-    assert!(order.contains(&"dm_mod".to_string()) && order.contains(&"dm_bufio".to_string()));
+    assert_eq!(order.len(), 4, "{order:?}");
+    for dep in ["dm_mod", "dm_bufio", "xts"] {
+        assert!(order.contains(&dep.to_string()), "{order:?}");
+    }
     assert_eq!(names(idx.resolve("dm_crypt").unwrap()), order);
     // a dependency's own dependencies come before it
     let order = names(idx.resolve("iwlmvm").unwrap());
@@ -132,6 +135,9 @@ fn softdeps_wrap_the_module() {
     let idx = ModuleIndex::load(d.path()).unwrap();
     let order = names(idx.resolve("iwlwifi").unwrap());
     assert_eq!(order, ["dummy", "cfg80211", "iwlwifi", "iwlmvm"]);
+    // a softdep may name an alias
+    let order = names(idx.resolve("dm_crypt").unwrap());
+    assert_eq!(order.first().unwrap(), "xts", "{order:?}");
 }
 
 #[test]
