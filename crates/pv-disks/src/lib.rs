@@ -123,6 +123,10 @@ pub(crate) fn mount_dev(dev: &str, mp: &Path, fstype: &str, options: Option<&str
     })
 }
 
+/// The lock file that serializes zram claims between every process of
+/// this host.
+pub const ZRAM_LOCK: &str = "/run/lock/pv-zram.lock";
+
 /// Where disks live on this device.
 #[derive(Debug, Clone)]
 pub struct DiskEnv {

@@ -13,7 +13,7 @@ fn env(root: &Path) -> DiskEnv {
         key_dirs: vec![root.join("bsp")],
         key_store: root.join("storage/config"),
         zram: ZramSys::default(),
-        zram_lock: root.join("zram.lock"),
+        zram_lock: pv_disks::ZRAM_LOCK.into(),
     }
 }
 

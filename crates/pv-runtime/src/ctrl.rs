@@ -276,11 +276,11 @@ impl Device {
             CtrlRequest::BuildInfo => {
                 CtrlReply::Text(format!("pantavisor (rust) {}\n", env!("CARGO_PKG_VERSION")))
             }
-            CtrlRequest::ListDrivers => CtrlReply::Drivers(vec![]),
-            CtrlRequest::LoadDrivers { name } | CtrlRequest::UnloadDrivers { name } => match name {
-                None => CtrlReply::Ok,
-                Some(_) => ApiError::driver_not_loaded().into(),
-            },
+            CtrlRequest::ListDrivers => CtrlReply::Drivers(self.list_drivers(caller)),
+            CtrlRequest::LoadDrivers { name } => self.manual_drivers(caller, name.as_deref(), true),
+            CtrlRequest::UnloadDrivers { name } => {
+                self.manual_drivers(caller, name.as_deref(), false)
+            }
             CtrlRequest::ListDaemons => CtrlReply::Daemons(vec![]),
             CtrlRequest::DaemonAction { .. } => ApiError::daemon_not_found().into(),
             CtrlRequest::Config => CtrlReply::Json(self.cfg.to_legacy_json()),

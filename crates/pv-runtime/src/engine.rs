@@ -74,6 +74,10 @@ pub struct Engine {
     pub logs: Option<pv_logs::LogHandle>,
     /// The kernel: volumes, cgroups, container processes.
     pub sys: Arc<dyn System>,
+    /// Managed drivers of the revision.
+    pub drivers: crate::drivers::Drivers,
+    /// Disks of the revision.
+    pub disks: pv_disks::Disks,
 }
 
 impl Engine {
@@ -91,6 +95,12 @@ impl Engine {
         sys: Arc<dyn System>,
     ) -> Engine {
         let platforms = model.platforms.iter().cloned().map(Platform::new).collect();
+        let drivers = crate::drivers::Drivers::new(
+            model.drivers_json.as_ref(),
+            pv_kmod::host_modules_dir(),
+            layout.rundir.clone(),
+        );
+        let disks = crate::disks::open(&layout, rev, &model);
         Engine {
             rev: rev.to_string(),
             model,
@@ -102,6 +112,8 @@ impl Engine {
             updating: false,
             stop_grace: STOP_GRACE,
             logs: None,
+            drivers,
+            disks,
         }
     }
 
@@ -211,7 +223,8 @@ impl Engine {
                 }
                 let timeout = self.model.groups[g].timeout;
                 let (layout, rev) = (self.layout.clone(), self.rev.clone());
-                if let Err(e) = self.platforms[i].mount(&*self.sys, &layout, &rev) {
+                if let Err(e) = self.platforms[i].mount(&*self.sys, &layout, &rev, &mut self.disks)
+                {
                     self.platforms[i].status = Status::Stopped;
                     return self.fail(format!(
                         "container {}: could not mount its volumes: {e}",
@@ -222,6 +235,12 @@ impl Engine {
                     self.platforms[i].status = Status::Mounted;
                     self.platforms[i].goal_deadline = Some(now + timeout);
                     return Verdict::Continue;
+                }
+                let uses = self.platforms[i].def.drivers.clone();
+                if let Err(e) = self.drivers.load_for(self.platforms[i].name(), &uses) {
+                    self.platforms[i].status = Status::Stopped;
+                    self.platforms[i].unmount(&*self.sys, &layout);
+                    return self.fail(format!("container {}: {e}", self.platforms[i].name()));
                 }
                 let logs = self.logs.clone();
                 let sys = self.sys.clone();
@@ -373,6 +392,8 @@ impl Engine {
             }
             p.status = Status::Stopped;
         }
+        self.disks.stop_all();
+        self.drivers.unload_all();
         let _ = std::fs::remove_dir_all(layout.configs());
     }
 

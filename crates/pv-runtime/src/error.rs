@@ -23,6 +23,11 @@ pub enum Error {
         volume: String,
         rev: String,
     },
+    #[error("container {container}: {source}")]
+    Disk {
+        container: String,
+        source: pv_disks::Error,
+    },
     #[error("container {0}: no lxc config: a data container can only be MOUNTED")]
     NoLxcConfig(String),
     #[error("invalid revision name {0:?}")]

@@ -16,6 +16,8 @@
 pub mod ctrl;
 pub mod daemon;
 pub mod device;
+pub mod disks;
+pub mod drivers;
 pub mod engine;
 mod error;
 pub mod factory;

@@ -229,6 +229,8 @@ pub struct PlatformDef {
     pub images: Vec<String>,
     pub storage: Vec<VolumeDef>,
     pub auto_recovery: Option<AutoRecovery>,
+    /// Managed drivers it refers to (spec §5.13).
+    pub drivers: Vec<(String, crate::drivers::DriverUse)>,
     pub run: RunJson,
 }
 
@@ -237,6 +239,12 @@ pub struct PlatformDef {
 pub struct RevisionModel {
     pub groups: Vec<GroupDef>,
     pub platforms: Vec<PlatformDef>,
+    /// `bsp/drivers.json`.
+    pub drivers_json: Option<Value>,
+    /// `device.json` and legacy `disks.json`, for the disks (checked here,
+    /// laid out on the storage by the engine).
+    pub device_json: Option<Value>,
+    pub disks_json: Option<Value>,
 }
 
 /// Why a state cannot be run.
@@ -394,6 +402,7 @@ pub fn parse(state: &State, default_timeout: Duration) -> Result<RevisionModel, 
             images,
             storage,
             auto_recovery: run.auto_recovery.as_ref().map(AutoRecovery::parse),
+            drivers: crate::drivers::container_drivers(run.drivers.as_ref()),
             run,
         };
         if group.is_none() {
@@ -449,7 +458,28 @@ pub fn parse(state: &State, default_timeout: Duration) -> Result<RevisionModel, 
             }
         }
     }
-    Ok(RevisionModel { groups, platforms })
+    let device_json = state.get("device.json").cloned();
+    let disks_json = state.get("disks.json").cloned();
+    let disks = pv_disks::parse(
+        device_json.as_ref(),
+        disks_json.as_ref(),
+        std::path::Path::new("/storage"),
+    )
+    .map_err(|e| ModelError::BadJson("device.json".into(), e.to_string()))?;
+    for p in &platforms {
+        for v in p.storage.iter().filter_map(|v| v.disk.as_ref()) {
+            if !disks.iter().any(|d| &d.name == v) {
+                return Err(ModelError::BadValue(p.name.clone(), "disk", v.clone()));
+            }
+        }
+    }
+    Ok(RevisionModel {
+        groups,
+        platforms,
+        drivers_json: state.get("bsp/drivers.json").cloned(),
+        device_json,
+        disks_json,
+    })
 }
 
 #[cfg(test)]

@@ -86,11 +86,17 @@ impl Platform {
 
     /// Mount every volume (images read-only, storage volumes by
     /// persistence). On failure nothing stays mounted.
-    pub fn mount(&mut self, sys: &dyn System, layout: &Layout, rev: &str) -> Result<()> {
+    pub fn mount(
+        &mut self,
+        sys: &dyn System,
+        layout: &Layout,
+        rev: &str,
+        disks: &mut pv_disks::Disks,
+    ) -> Result<()> {
         if self.mounted {
             return Ok(());
         }
-        let r = self.mount_inner(sys, layout, rev);
+        let r = self.mount_inner(sys, layout, rev, disks);
         if r.is_err() {
             let _ = sys.unmount_all(&self.voldir(layout));
         } else {
@@ -99,7 +105,13 @@ impl Platform {
         r
     }
 
-    fn mount_inner(&mut self, sys: &dyn System, layout: &Layout, rev: &str) -> Result<()> {
+    fn mount_inner(
+        &mut self,
+        sys: &dyn System,
+        layout: &Layout,
+        rev: &str,
+        disks: &mut pv_disks::Disks,
+    ) -> Result<()> {
         let name = &self.def.name;
         let trail = layout.trail(rev).join(name);
         let vd = self.voldir(layout);
@@ -130,22 +142,22 @@ impl Platform {
             });
         }
         for v in &storage {
-            if let Some(d) = &v.disk {
-                warn!("container {name}: volume {} asks for disk {d:?}; disks are not supported yet, using storage", v.name);
-            }
-            let source = match v.persistence {
-                Persistence::Permanent => {
-                    VolumeSource::Dir(layout.disks().join("perm").join(name).join(&v.name))
-                }
-                Persistence::Revision => VolumeSource::Dir(
-                    layout
-                        .disks()
-                        .join("rev")
-                        .join(rev)
-                        .join(name)
-                        .join(&v.name),
-                ),
-                Persistence::Boot => VolumeSource::Tmpfs,
+            let source = match crate::disks::volume_dir(disks, v, rev, name)? {
+                Some(dir) => VolumeSource::Dir(dir),
+                None => match v.persistence {
+                    Persistence::Permanent => {
+                        VolumeSource::Dir(layout.disks().join("perm").join(name).join(&v.name))
+                    }
+                    Persistence::Revision => VolumeSource::Dir(
+                        layout
+                            .disks()
+                            .join("rev")
+                            .join(rev)
+                            .join(name)
+                            .join(&v.name),
+                    ),
+                    Persistence::Boot => VolumeSource::Tmpfs,
+                },
             };
             sys.mount_volume(&source, &pv_fs::safe_join(&vd, &v.name)?)?;
         }

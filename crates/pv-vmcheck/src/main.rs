@@ -19,6 +19,9 @@ use pv_kmod::{ModState, Modprobe};
 
 type Check = Result<String, String>;
 
+/// A named check.
+type Named = (&'static str, fn() -> Check);
+
 fn ensure(cond: bool, what: impl Into<String>) -> Result<(), String> {
     if cond {
         Ok(())
@@ -105,7 +108,7 @@ fn disk_env(root: &Path) -> DiskEnv {
         key_dirs: vec![root.join("bsp")],
         key_store: root.join("storage/config"),
         zram: ZramSys::default(),
-        zram_lock: root.join("zram.lock"),
+        zram_lock: pv_disks::ZRAM_LOCK.into(),
     }
 }
 
@@ -211,7 +214,7 @@ fn disk_crypt() -> Check {
 }
 
 fn main() {
-    let checks: Vec<(&str, fn() -> Check)> = vec![
+    let checks: Vec<Named> = vec![
         ("kmod-dummy", kmod_dummy),
         ("kmod-deps-xz", kmod_deps_xz),
         ("disk-crypt", disk_crypt),
