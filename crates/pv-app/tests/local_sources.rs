@@ -13,7 +13,7 @@ use pv_app::{
 };
 
 fn tools() -> bool {
-    have(&[BUSYBOX, "mksquashfs", "unsquashfs"])
+    pv_testkit::require_tools(&[BUSYBOX, "mksquashfs", "unsquashfs"])
 }
 
 fn add_opts(from: &Path) -> AppAddOptions {

@@ -95,7 +95,7 @@ impl RegistryProc {
 }
 
 fn tools() -> bool {
-    have(&[
+    pv_testkit::require_tools(&[
         BUSYBOX,
         "mksquashfs",
         "unsquashfs",

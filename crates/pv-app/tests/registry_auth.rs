@@ -120,7 +120,7 @@ fn start(layout: &Path) -> Mock {
 
 #[test]
 fn bearer_token_with_basic_credentials_and_digest_checks() {
-    if !have(&[BUSYBOX, "mksquashfs", "unsquashfs"]) {
+    if !pv_testkit::require_tools(&[BUSYBOX, "mksquashfs", "unsquashfs"]) {
         return;
     }
     let co = Checkout::new();

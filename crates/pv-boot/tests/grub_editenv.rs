@@ -1,6 +1,6 @@
 //! Interoperability with Debian's `grub-editenv` (package grub-common).
-//! Skipped with a message when the tool is missing, except under CI where
-//! it must be installed.
+//! Needs the tool (pv_testkit decides: a failure under CI, a counted skip
+//! elsewhere).
 
 use std::path::Path;
 use std::process::Command;
@@ -8,19 +8,7 @@ use std::process::Command;
 use pv_boot::{BootEnv, EnvVars, GrubEnv};
 
 fn grub_editenv() -> Option<&'static str> {
-    let found = Command::new("grub-editenv")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if found {
-        return Some("grub-editenv");
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("grub-editenv not found: apt-get install -y grub-common");
-    }
-    eprintln!("skipping: grub-editenv not found (apt-get install -y grub-common)");
-    None
+    pv_testkit::require_tool("grub-editenv").then_some("grub-editenv")
 }
 
 fn run(tool: &str, file: &Path, args: &[&str]) -> String {

@@ -215,9 +215,46 @@ pub fn container_of(pid: i32, base: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Checked against the kernel's other views: each detected mount is a
+    /// cgroup filesystem of the detected version (only cgroup2 has
+    /// `cgroup.controllers`), this process belongs to each detected
+    /// hierarchy (`/proc/self/cgroup`), and none is missed.
     #[test]
-    fn detects_some_hierarchy_or_none() {
-        // on any Linux host this parses without panicking
-        let _ = super::detect();
+    fn detected_hierarchies_match_the_kernel() {
+        let hierarchies = detect();
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let cgroup_mounts = mountinfo
+            .lines()
+            .filter_map(|l| l.split_once(" - "))
+            .filter(|(_, post)| post.starts_with("cgroup ") || post.starts_with("cgroup2 "))
+            .count();
+        assert_eq!(hierarchies.len(), cgroup_mounts, "{hierarchies:?}");
+        // "<id>:<controllers>:<path>"; cgroup2 is id 0 with no controllers
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+        let own: Vec<(&str, Vec<&str>)> = own
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let id = f.next()?;
+                let controllers = f.next()?.split(',').filter(|c| !c.is_empty());
+                Some((id, controllers.collect()))
+            })
+            .collect();
+        for h in &hierarchies {
+            assert!(h.mount.join("cgroup.procs").is_file(), "{h:?}");
+            assert_eq!(h.mount.join("cgroup.controllers").is_file(), h.v2, "{h:?}");
+            let member = if h.v2 {
+                own.iter().any(|(id, c)| *id == "0" && c.is_empty())
+            } else {
+                own.iter().any(|(id, c)| {
+                    *id != "0"
+                        && !c.is_empty()
+                        && c.iter().all(|c| h.controllers.iter().any(|hc| hc == c))
+                })
+            };
+            assert!(member, "{h:?} not in /proc/self/cgroup: {own:?}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! A real container from a busybox rootfs, checked from inside and outside.
-//! Needs root, squashfs-tools and busybox-static; skipped (with a notice)
-//! otherwise.
+//! Needs root, squashfs-tools and busybox-static (pv_testkit decides: a
+//! failure under CI, a counted skip elsewhere).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,15 +13,7 @@ use pv_container::spec::{BuildInput, ContainerSpec};
 use pv_container::volumes::{mount_volume, unmount_all, VolumeSource};
 
 fn can_run() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let tools = Path::new("/bin/busybox").exists()
-        && Command::new("mksquashfs").arg("-version").output().is_ok();
-    if !(root && tools) {
-        eprintln!(
-            "skipping: needs root, /bin/busybox (busybox-static) and mksquashfs (squashfs-tools)"
-        );
-    }
-    root && tools
+    pv_testkit::require_root() && pv_testkit::require_tools(&["/bin/busybox", "mksquashfs"])
 }
 
 fn busybox_squashfs(dir: &Path) -> PathBuf {

@@ -1,5 +1,5 @@
-//! The same exchanges with curl, as the pvtest suite makes them (skipped
-//! when curl is not installed).
+//! The same exchanges with curl, as the pvtest suite makes them (needs
+//! curl: pv_testkit decides).
 
 mod common;
 
@@ -9,30 +9,30 @@ use common::sha;
 use pv_ctrl::testing::{pid_resolver, FakeDevice};
 use pv_ctrl::Caller;
 
-fn curl(d: &FakeDevice, args: &[&str]) -> Option<(String, String)> {
+fn curl(d: &FakeDevice, args: &[&str]) -> (String, String) {
     let o = Command::new("curl")
         .args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
         .arg(d.socket())
         .args(args)
         .output()
-        .ok()?;
+        .expect("run curl");
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    Some((body.to_string(), code.to_string()))
+    (body.to_string(), code.to_string())
 }
 
 #[test]
 fn curl_sees_the_same_bytes() {
-    let d = FakeDevice::start(pid_resolver(vec![], Caller::Host));
-    let Some((body, code)) = curl(&d, &["http://localhost/nope"]) else {
-        eprintln!("curl not installed: skipped");
+    if !pv_testkit::require_tool("curl") {
         return;
-    };
+    }
+    let d = FakeDevice::start(pid_resolver(vec![], Caller::Host));
+    let (body, code) = curl(&d, &["http://localhost/nope"]);
     assert_eq!(
         (body.as_str(), code.as_str()),
         (r#"{"Error":"unknown endpoint: /nope"}"#, "400")
     );
-    let (body, code) = curl(&d, &["-X", "GET", "http://localhost/groups"]).unwrap();
+    let (body, code) = curl(&d, &["-X", "GET", "http://localhost/groups"]);
     assert_eq!(code, "200");
     assert!(body.starts_with(r#"[{"name":"app""#));
     let (_, code) = curl(
@@ -46,8 +46,7 @@ fn curl_sees_the_same_bytes() {
             r#"{"op":"RUN_GC","payload":""}"#,
             "http://localhost/commands",
         ],
-    )
-    .unwrap();
+    );
     assert_eq!(code, "200");
 
     // a 2 MiB upload (curl asks for 100-continue) and its download
@@ -59,19 +58,17 @@ fn curl_sees_the_same_bytes() {
     let (body, code) = curl(
         &d,
         &["-X", "PUT", "--upload-file", file.to_str().unwrap(), &url],
-    )
-    .unwrap();
+    );
     assert_eq!((body.as_str(), code.as_str()), ("", "200"));
     let copy = dir.path().join("copy");
-    let (_, code) = curl(&d, &["-o", copy.to_str().unwrap(), &url]).unwrap();
+    let (_, code) = curl(&d, &["-o", copy.to_str().unwrap(), &url]);
     assert_eq!(code, "200");
     assert!(std::fs::read(&copy).unwrap() == data);
     let bad = format!("http://localhost/objects/{}", sha(b"x"));
     let (body, code) = curl(
         &d,
         &["-X", "PUT", "--upload-file", file.to_str().unwrap(), &bad],
-    )
-    .unwrap();
+    );
     assert_eq!(
         (body.as_str(), code.as_str()),
         (r#"{"Error":"Object has bad checksum"}"#, "422")

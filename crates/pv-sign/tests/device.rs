@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use common::*;
 use pv_sign::*;
+use pv_testkit::golden;
 use serde_json::Value;
 
 fn pubkeys(pem: &[u8]) -> Vec<PublicKey> {
@@ -15,9 +16,7 @@ fn pubkeys(pem: &[u8]) -> Vec<PublicKey> {
 
 #[test]
 fn canonical_state_agrees_pretty_state_diverges() {
-    let Some(dir) = golden("12-sig-part-rs256") else {
-        return;
-    };
+    let dir = golden("12-sig-part-rs256");
     let trust = DeviceTrust {
         pubkeys: pubkeys(&read(&dir, "input/keys/signer.pub.pem")),
         roots: CertPool::default(),
@@ -60,9 +59,7 @@ fn canonical_state_agrees_pretty_state_diverges() {
 /// a bare `**`, which the device matches against nothing.
 #[test]
 fn device_payload_matches_pvr_payload() {
-    let Some(dir) = golden("13-sig-raw-globs") else {
-        return;
-    };
+    let dir = golden("13-sig-raw-globs");
     let raw = read(&dir, "expected/after-commit-2.pvr.json");
     let state = pv_types::State::from_slice(&raw).unwrap();
     for name in ["bsp-skel", "app1", "app2", "everything"] {
@@ -105,9 +102,7 @@ fn device_payload_matches_pvr_payload() {
 /// The device accepts ECDSA signatures in DER as well as R||S.
 #[test]
 fn device_accepts_der_ecdsa() {
-    let Some(dir) = golden("14-sig-es256") else {
-        return;
-    };
+    let dir = golden("14-sig-es256");
     let signer = Signer::from_pem(&read(&dir, "input/keys/signer-ec.key.pem"), "k", None).unwrap();
     let mut state = state(&dir, "expected/after-commit-1.pvr.json");
     let req = SigAddRequest::from_flags(Some("app"), None, vec![], vec![], false, false).unwrap();

@@ -1,10 +1,11 @@
-//! The original pvr's recorded outputs (shared/golden 12, 13, 14)
+//! The original pvr's recorded outputs (tests/golden 12, 13, 14)
 //! reproduced with the library.
 
 mod common;
 
 use common::*;
 use pv_sign::*;
+use pv_testkit::golden;
 use serde_json::Value;
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -19,9 +20,7 @@ fn signer(dir: &std::path::Path, key: &str) -> Signer {
 /// plain / `--with-sigs` / `--with-payload`; tamper detection; `sig update`.
 #[test]
 fn vector_12_part_rs256() {
-    let Some(dir) = golden("12-sig-part-rs256") else {
-        return;
-    };
+    let dir = golden("12-sig-part-rs256");
     let signer = signer(&dir, "input/keys/signer.key.pem");
     let trust = pubkey_trust(read(&dir, "input/keys/signer.pub.pem"));
 
@@ -112,9 +111,7 @@ fn vector_12_part_rs256() {
 /// name, path, several names, and the self-covering raw signature.
 #[test]
 fn vector_13_raw_globs() {
-    let Some(dir) = golden("13-sig-raw-globs") else {
-        return;
-    };
+    let dir = golden("13-sig-raw-globs");
     let signer = signer(&dir, "input/keys/signer.key.pem");
     let trust = pubkey_trust(read(&dir, "input/keys/signer.pub.pem"));
     let s1 = state(&dir, "expected/after-commit-1.pvr.json");
@@ -217,9 +214,7 @@ fn vector_13_raw_globs() {
 /// the file is compared masked and the signature verified.
 #[test]
 fn vector_14_es256() {
-    let Some(dir) = golden("14-sig-es256") else {
-        return;
-    };
+    let dir = golden("14-sig-es256");
     let signer = signer(&dir, "input/keys/signer-ec.key.pem");
     let trust = pubkey_trust(read(&dir, "input/keys/signer-ec.pub.pem"));
     let s1 = state(&dir, "expected/after-commit-1.pvr.json");
@@ -280,9 +275,7 @@ fn vector_14_es256() {
 /// changing an excluded or not-seen one does not.
 #[test]
 fn tamper_detection() {
-    let Some(dir) = golden("12-sig-part-rs256") else {
-        return;
-    };
+    let dir = golden("12-sig-part-rs256");
     let trust = pubkey_trust(read(&dir, "input/keys/signer.pub.pem"));
     let base = state(&dir, "expected/after-commit-2.pvr.json");
     let sha = "0".repeat(64);
@@ -319,9 +312,7 @@ fn tamper_detection() {
 /// commit, list.
 #[test]
 fn spec_vector_30_signed() {
-    let Some(dir) = golden("12-sig-part-rs256") else {
-        return;
-    };
+    let dir = golden("12-sig-part-rs256");
     let signer = signer(&dir, "input/keys/signer.key.pem");
     let trust = pubkey_trust(read(&dir, "input/keys/signer.pub.pem"));
     let a = "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb";

@@ -1,26 +1,15 @@
-//! Replays the golden vectors recorded with the original pvr
-//! (../shared/golden) against our `pvr`, with the shared replay tool.
+//! Replays the golden vectors recorded with the original pvr (kept in the
+//! repository: tests/golden) against our `pvr`, with their replay tool.
 //!
 //! Where we deliberately fix a defect of the original (docs/compat.md), the
 //! expected file is replaced by the one in `tests/golden-overrides/<vector>/`.
 //! The vector inputs are copied with normalised modes (0755 dirs, 0644
-//! files), since the shared copy may be read-only.
+//! files), whatever the checkout's modes are.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn golden_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("PV_GOLDEN_DIR").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("INDEX.md").is_file())
-}
 
 fn copy_tree(src: &Path, dst: &Path) {
     fs::create_dir_all(dst).unwrap();
@@ -41,13 +30,10 @@ fn copy_tree(src: &Path, dst: &Path) {
 }
 
 fn replay(vector: &str) {
-    let Some(golden) = golden_dir() else {
-        eprintln!("golden vectors not found (set PV_GOLDEN_DIR); skipping {vector}");
-        return;
-    };
+    let golden = pv_testkit::golden_dir();
     let tmp = tempfile::tempdir().unwrap();
     let v = tmp.path().join(vector);
-    copy_tree(&golden.join(vector), &v);
+    copy_tree(&pv_testkit::golden(vector), &v);
     let overrides = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden-overrides")
         .join(vector);
@@ -64,7 +50,7 @@ fn replay(vector: &str) {
         .env("LC_ALL", "C")
         .env("TZ", "UTC")
         .output()
-        .expect("python3 runs the golden replay tool");
+        .expect("python3 runs the golden replay tool (scripts/deps.sh installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(

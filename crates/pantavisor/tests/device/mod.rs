@@ -11,14 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Root, busybox-static and squashfs-tools, or (pv_testkit decides) a
+/// failure under CI and a counted skip elsewhere.
 pub fn can_run() -> bool {
-    let ok = nix::unistd::geteuid().is_root()
-        && Path::new("/bin/busybox").exists()
-        && Command::new("mksquashfs").arg("-version").output().is_ok();
-    if !ok {
-        eprintln!("skipping: needs root, busybox-static and squashfs-tools");
-    }
-    ok
+    pv_testkit::require_root() && pv_testkit::require_tools(&["/bin/busybox", "mksquashfs"])
 }
 
 /// A busybox rootfs directory.

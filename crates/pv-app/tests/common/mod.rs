@@ -11,21 +11,6 @@ use sha2::{Digest, Sha256};
 
 pub const BUSYBOX: &str = "/bin/busybox";
 
-/// Skip (with a printed reason) unless every binary exists.
-pub fn have(bins: &[&str]) -> bool {
-    for b in bins {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false)
-            || Path::new(b).is_file();
-        if !found {
-            eprintln!("skipping: {b} not found (apt-get install busybox-static squashfs-tools docker-registry skopeo)");
-            return false;
-        }
-    }
-    true
-}
-
 /// A checkout with a device.json whose last group is `app`.
 pub struct Checkout {
     pub tmp: tempfile::TempDir,

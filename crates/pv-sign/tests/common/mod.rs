@@ -1,27 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pv_sign::{sig_ls, LsOptions, LsOutput, SignError, TrustSource};
 use pv_types::State;
-
-/// The golden vector folder, or `None` (with a notice) when the shared
-/// golden data is not checked out next to the workspace.
-pub fn golden(vector: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/golden")
-        .join(vector);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "NOTICE: golden vector {} not found; test skipped",
-            dir.display()
-        );
-        None
-    }
-}
 
 pub fn read(dir: &Path, rel: &str) -> Vec<u8> {
     std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(rel).display()))
