@@ -63,6 +63,17 @@ pub fn require_tools(tools: &[&str]) -> bool {
     decide(tools.iter().find_map(|t| tool_missing(t)))
 }
 
+/// Run only when `path` does not exist (a host file that would change what
+/// the test sees, e.g. `/etc/pantavisor.config`).
+#[track_caller]
+pub fn require_absent(path: &str) -> bool {
+    decide(
+        Path::new(path)
+            .exists()
+            .then(|| format!("this host has {path}")),
+    )
+}
+
 /// Every prerequisite of [`TOOLS`] and root that is missing here, as the
 /// reasons a test would give.
 pub fn missing() -> Vec<String> {
