@@ -31,10 +31,23 @@ fi
 KVER=$(ls "$WORK/kroot/lib/modules" | head -n1)
 VMLINUZ="$WORK/kroot/boot/vmlinuz-$KVER"
 
-# 2. the check program, static
-echo "building pv-vmcheck (x86_64-unknown-linux-musl)" >&2
-cargo build -q -p pv-vmcheck --target x86_64-unknown-linux-musl
-CHECK_BIN="$ROOT/target/x86_64-unknown-linux-musl/debug/pv-vmcheck"
+# 2. the check program, static: musl when its target is installed, else
+# glibc linked statically (PV_VM_TARGET chooses)
+if [ "${PV_VM_TARGET:-}" != x86_64-unknown-linux-gnu ] &&
+  rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+  TARGET=x86_64-unknown-linux-musl
+  echo "building pv-vmcheck ($TARGET)" >&2
+  cargo build -q -p pv-vmcheck --target "$TARGET"
+else
+  TARGET=x86_64-unknown-linux-gnu
+  echo "building pv-vmcheck ($TARGET, +crt-static)" >&2
+  RUSTFLAGS="-C target-feature=+crt-static" cargo build -q -p pv-vmcheck --target "$TARGET"
+fi
+CHECK_BIN="$ROOT/target/$TARGET/debug/pv-vmcheck"
+if ! file "$CHECK_BIN" | grep -q "static"; then
+  echo "vm-test: $CHECK_BIN is not statically linked" >&2
+  exit 1
+fi
 
 # 3. the initramfs
 IRD="$WORK/initramfs"
