@@ -4,8 +4,12 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# build-essential (C/C++ compilers, make): aws-lc-sys (rustls' crypto) and
+# libfuzzer-sys compile C/C++, no cmake needed; pkg-config and ca-certificates
+# for crates and downloads; curl: the pv-ctrl curl test and bench/update.sh.
 # qemu-system-x86, cryptsetup-bin, kmod, cpio, xz-utils: the VM suite (scripts/vm-test.sh)
-for p in squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common \
+for p in build-essential pkg-config ca-certificates curl \
+  squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common \
   qemu-system-x86 cryptsetup-bin kmod cpio xz-utils e2fsprogs file; do
   have "$p" || need+=("$p")
 done
@@ -14,6 +18,12 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# the checks of scripts/test.sh (cargo fmt, cargo clippy)
+if command -v rustup >/dev/null; then
+  for c in rustfmt clippy; do
+    rustup component list --installed | grep -q "^$c" || rustup component add "$c" >&2
+  done
 fi
 # the VM suite's static check program
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command of the README: installs what the tests need, fuzzes the
+# The test command of the README: installs what the tests need, checks
+# formatting (rustfmt) and lints (clippy, warnings denied), fuzzes the
 # untrusted-input parsers for a bounded time, then runs every crate's unit
-# and integration tests (golden vectors included).
+# and integration tests (golden vectors included) and the VM suite.
 #
 # A test needing root or a tool that is missing fails under CI (`CI` set,
 # as .ci/run does) and is counted as skipped elsewhere (crate pv-testkit
@@ -11,6 +12,9 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 # what this run lacks: root? tools?
 cargo run -q -p pv-testkit --bin pv-prereqs
+# formatting and lints first: a failure here stops the run
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 # bounded fuzzing (PV_FUZZ_SECS=0 skips it)
 if [ "${PV_FUZZ_SECS:-20}" != "0" ]; then
   bash scripts/fuzz.sh "${PV_FUZZ_SECS:-20}"
