@@ -35,7 +35,8 @@
 //! What the owner decides: everything that depends on device state,
 //! including the one-command slot of `POST /commands` (see
 //! [`Command::admit`], which applies the original's checks in order from
-//! facts the owner supplies).
+//! facts the owner supplies). The rules of those answers are written once
+//! in [`rules`]; the owner supplies its facts.
 //!
 //! # Wiring it into the runtime
 //!
@@ -73,6 +74,7 @@ mod error;
 mod reply;
 mod request;
 pub mod routes;
+pub mod rules;
 mod server;
 mod sniff;
 #[cfg(feature = "testing")]

@@ -1,7 +1,8 @@
 //! Test support (feature `testing`): a [`FakeDevice`] runs the real server
 //! on a socket in a temp directory and answers every [`Pending`] from fixed
 //! data on an owner thread of its own. It stands in for the runtime in this
-//! crate's and `pvcontrol`'s tests only.
+//! crate's and `pvcontrol`'s tests only: what it decides from its data goes
+//! through the same [`rules`] as the runtime's answers.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,9 +12,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::{
-    ApiError, AutoRecoveryInfo, Caller, CallerResolver, Command, CommandFacts, ContainerAction,
-    ContainerInfo, CtrlConfig, CtrlReply, CtrlRequest, CtrlServer, DaemonAction, DaemonInfo,
-    GroupInfo, MetaKind, ObjectInfo, Pending, SignalType, StepInfo,
+    rules, ApiError, AutoRecoveryInfo, Caller, CallerResolver, Command, CommandFacts,
+    ContainerAction, ContainerInfo, CtrlConfig, CtrlReply, CtrlRequest, CtrlServer, DaemonAction,
+    DaemonInfo, GroupInfo, MetaKind, ObjectInfo, Pending, StepInfo,
 };
 
 /// A resolver that maps known pids to callers and every other pid to
@@ -208,25 +209,15 @@ fn answer(p: Pending, state: &Mutex<FakeState>, storage: &std::path::Path) {
     let reply = match &p.request {
         R::ListContainers => CtrlReply::Containers(st.containers.clone()),
         R::ContainerAction { name, action } => {
-            match st.containers.iter_mut().find(|c| &c.name == name) {
-                None => ApiError::container_not_found().into(),
-                Some(c) if c.restart_policy != "container" => {
-                    ApiError::container_protected().into()
-                }
-                Some(c) => match action {
-                    Err(e) => e.clone().into(),
-                    Ok(ContainerAction::Stop) => {
-                        c.status = "STOPPED".into();
-                        c.user_stopped = Some(true);
-                        CtrlReply::Ok
-                    }
-                    Ok(ContainerAction::Start | ContainerAction::Restart) => {
-                        c.status = "STARTED".into();
-                        c.user_stopped = Some(false);
-                        CtrlReply::Ok
-                    }
-                },
-            }
+            let c = st.containers.iter_mut().find(|c| &c.name == name);
+            let policy = c.as_ref().map(|c| c.restart_policy.clone());
+            rules::container_action(policy.as_deref(), action, |a| {
+                let c = c.expect("admitted: the container exists");
+                let stop = a == ContainerAction::Stop;
+                c.status = if stop { "STOPPED" } else { "STARTED" }.into();
+                c.user_stopped = Some(stop);
+                Ok(())
+            })
         }
         R::ListGroups => CtrlReply::Groups(vec![GroupInfo {
             name: "app".into(),
@@ -235,24 +226,10 @@ fn answer(p: Pending, state: &Mutex<FakeState>, storage: &std::path::Path) {
             status: "READY".into(),
             auto_recovery: None,
         }]),
-        R::Signal(sig) => match (&p.caller, &sig.kind) {
-            (Caller::Container { name, .. }, SignalType::Ready) if name == "ready-app" => {
-                CtrlReply::Ok
-            }
-            _ => ApiError::signal_not_expected().into(),
-        },
+        R::Signal(sig) => rules::signal(&p.caller, sig, |name| name == "ready-app"),
         R::Command(cmd) => {
-            let facts = CommandFacts {
-                slot_busy: st.slot.is_some(),
-                ..st.facts
-            };
-            match cmd.admit(&facts) {
-                Ok(()) => {
-                    st.slot = Some(cmd.clone());
-                    CtrlReply::Ok
-                }
-                Err(e) => e.into(),
-            }
+            let facts = st.facts;
+            rules::command(cmd, facts, &mut st.slot)
         }
         R::ListObjects => {
             let mut v: Vec<ObjectInfo> = std::fs::read_dir(&objects)
@@ -292,8 +269,8 @@ fn answer(p: Pending, state: &Mutex<FakeState>, storage: &std::path::Path) {
         R::GetStep { rev } => CtrlReply::JsonFile(trail(rev).join(".pvr/json")),
         R::GetStepProgress { rev } => CtrlReply::JsonFile(trail(rev).join(".pv/progress")),
         R::PutStep { rev, json } => {
-            if serde_json::from_slice::<serde_json::Value>(json).is_err() {
-                ApiError::step_rejected("Parser: State JSON has bad format").into()
+            if let Err(e) = rules::step(json, rev == "0") {
+                e.into()
             } else {
                 let t = trail(rev);
                 std::fs::create_dir_all(t.join(".pvr")).unwrap();

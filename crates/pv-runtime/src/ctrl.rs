@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use pv_ctrl::rules::{self, ActionRefusal};
 use pv_ctrl::{
     ApiError, AutoRecoveryInfo, Caller, CommandFacts, CommandOp, ContainerAction, ContainerInfo,
     CtrlConfig, CtrlQueue, CtrlReply, CtrlRequest, CtrlServer, GroupAutoRecovery, GroupInfo,
-    MetaKind, ObjectInfo, Pending, SignalType, StepInfo,
+    MetaKind, ObjectInfo, Pending, StepInfo,
 };
 use pv_objects::ObjectStore;
 use tracing::{info, warn};
@@ -162,33 +163,20 @@ impl Device {
             CtrlRequest::ListGroups => CtrlReply::Groups(self.groups(now)),
             CtrlRequest::ContainerAction { name, action } => self.container_action(&name, action),
             CtrlRequest::Signal(s) => {
-                let ok = match (caller, &s.kind) {
-                    (Caller::Container { name, .. }, SignalType::Ready) => {
-                        self.engine.as_mut().is_some_and(|e| e.signal_ready(name))
-                    }
-                    _ => false,
-                };
-                if ok {
-                    CtrlReply::Ok
-                } else {
-                    ApiError::signal_not_expected().into()
-                }
+                let engine = self.engine.as_mut();
+                rules::signal(caller, &s, |name| {
+                    engine.is_some_and(|e| e.signal_ready(name))
+                })
             }
             CtrlRequest::Command(cmd) => {
                 let facts = CommandFacts {
                     update_in_progress: self.update.is_some(),
                     control_remote: self.cfg.get_bool(pv_config::Key::PvControlRemote),
-                    slot_busy: self.ctrl.as_ref().is_some_and(|c| c.slot.is_some()),
                     ..Default::default()
                 };
-                match cmd.admit(&facts) {
-                    Ok(()) => {
-                        if let Some(c) = self.ctrl.as_mut() {
-                            c.slot = Some(cmd);
-                        }
-                        CtrlReply::Ok
-                    }
-                    Err(e) => e.into(),
+                match self.ctrl.as_mut() {
+                    Some(c) => rules::command(&cmd, facts, &mut c.slot),
+                    None => ApiError::internal("no control socket").into(),
                 }
             }
             CtrlRequest::ListObjects => {
@@ -377,30 +365,28 @@ impl Device {
         name: &str,
         action: Result<ContainerAction, ApiError>,
     ) -> CtrlReply {
-        let Some(e) = self.engine.as_mut() else {
+        let engine = self.engine.as_mut();
+        let policy = engine.as_ref().and_then(|e| {
+            e.platforms
+                .iter()
+                .find(|p| p.def.name == name)
+                .map(|p| p.def.restart_policy.as_str())
+        });
+        let Some(e) = engine else {
             return ApiError::container_not_found().into();
         };
-        let Some(p) = e.platforms.iter().find(|p| p.def.name == name) else {
-            return ApiError::container_not_found().into();
-        };
-        if p.def.restart_policy == RestartPolicy::System {
-            return ApiError::container_protected().into();
-        }
-        let a = match action {
-            Ok(ContainerAction::Start) => Action::Start,
-            Ok(ContainerAction::Stop) => Action::Stop,
-            Ok(ContainerAction::Restart) => Action::Restart,
-            Err(err) => return err.into(),
-        };
-        match e.container_action(name, a) {
-            Ok(()) => CtrlReply::Ok,
-            Err(ActionError::NotFound(_)) => ApiError::container_not_found().into(),
-            Err(ActionError::SystemPolicy(_)) => ApiError::container_protected().into(),
-            Err(ActionError::BadState(..)) if a == Action::Restart => {
-                ApiError::cannot_restart().into()
-            }
-            Err(ActionError::BadState(..)) => ApiError::cannot_start().into(),
-        }
+        rules::container_action(policy, &action, |a| {
+            let a = match a {
+                ContainerAction::Start => Action::Start,
+                ContainerAction::Stop => Action::Stop,
+                ContainerAction::Restart => Action::Restart,
+            };
+            e.container_action(name, a).map_err(|err| match err {
+                ActionError::NotFound(_) => ActionRefusal::NotFound,
+                ActionError::SystemPolicy(_) => ActionRefusal::Protected,
+                ActionError::BadState(..) => ActionRefusal::WrongState,
+            })
+        })
     }
 
     fn steps(&self) -> Vec<StepInfo> {
@@ -424,21 +410,17 @@ impl Device {
 
     /// `PUT /steps/locals/<name>`: a state for a later LOCAL_RUN.
     fn put_step(&mut self, rev: &str, json: &[u8]) -> CtrlReply {
-        let protected = self.gc_keep();
-        if protected.contains(rev) {
-            return ApiError::step_rejected("Cannot overwrite a revision in use").into();
-        }
+        let in_use = self.gc_keep().contains(rev);
         let dir = self.layout.trail(rev);
-        let reject = |dir: &std::path::Path, m: String| -> CtrlReply {
-            let _ = std::fs::remove_dir_all(dir);
-            ApiError::step_rejected(m).into()
+        let reject = |dir: &std::path::Path, e: ApiError| -> CtrlReply {
+            if !in_use {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            e.into()
         };
-        let state = match pv_types::State::from_slice(json) {
-            Ok(s) => s,
-            Err(e) => return reject(&dir, format!("{}: {e}", msg::BAD_FORMAT)),
-        };
-        if let Err(r) = state.validate_structure() {
-            return reject(&dir, format!("{}: {r}", msg::BAD_FORMAT));
+        if let Err(e) = rules::step(json, in_use) {
+            warn!("step {rev} refused: {}", e.message());
+            return reject(&dir, e);
         }
         let store = self
             .cfg
@@ -446,7 +428,8 @@ impl Device {
             .map(std::path::PathBuf::from);
         let trust = crate::verify::load_trust(store.as_deref());
         if let Err(e) = crate::verify::check_signatures(json, self.cfg.secureboot_mode(), &trust) {
-            return reject(&dir, e.to_string());
+            warn!("step {rev} refused: {}", crate::chain(&e));
+            return reject(&dir, rules::step_signature_refused(&e.to_string()));
         }
         let _ = std::fs::remove_dir_all(&dir);
         let write = || -> Result<(), pv_fs::FsError> {
@@ -458,7 +441,7 @@ impl Device {
         };
         match write() {
             Ok(()) => CtrlReply::Ok,
-            Err(e) => reject(&dir, e.to_string()),
+            Err(e) => reject(&dir, ApiError::step_rejected(e.to_string())),
         }
     }
 }

@@ -254,10 +254,11 @@ fn steps_put_show_and_install() {
             h.set_cksum();
             t.append_data(&mut h, name, data).unwrap();
         };
-        add(
-            "json",
-            b"{\"#spec\":\"pantavisor-service-system@1\",\"x\":1}",
+        let json = format!(
+            "{{\"#spec\":\"pantavisor-service-system@1\",\"x\":\"{}\"}}",
+            sha(obj)
         );
+        add("json", json.as_bytes());
         add(&format!("objects/{}", sha(obj)), obj);
         t.into_inner().unwrap().finish().unwrap();
     }
