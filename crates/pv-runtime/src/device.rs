@@ -104,7 +104,7 @@ fn load_revision(
     }
     check_signatures(cfg, &raw)?;
     let m = model::parse(&state, cfg.get_duration(Key::PvUpdaterGoalsTimeout))
-        .map_err(|e| (msg::BAD_FORMAT.to_string(), e.to_string()))?;
+        .map_err(|e| (msg::BAD_FORMAT.to_string(), chain(&e)))?;
     Ok((state, m))
 }
 
@@ -493,7 +493,7 @@ impl Device {
                 let keep = self.gc_keep();
                 gc::run(&self.layout, &keep)
                     .map(|_| ())
-                    .map_err(|e| CommandError::Refused(e.to_string()))
+                    .map_err(|e| CommandError::Refused(chain(&e)))
             }
             Command::LocalRun { rev, commit } => self.local_run(&rev, commit),
         }

@@ -56,7 +56,7 @@ impl Device {
             return Err(self.wontgo(rev, &short, &detail));
         }
         let pool = ObjectStore::open(self.layout.objects())
-            .map_err(|e| CommandError::Refused(e.to_string()))?;
+            .map_err(|e| CommandError::Refused(chain(&e)))?;
         if let Some(id) = pending
             .object_ids()
             .into_iter()

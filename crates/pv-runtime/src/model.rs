@@ -248,10 +248,18 @@ pub struct RevisionModel {
 }
 
 /// Why a state cannot be run.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("{0}: {1}")]
-    BadJson(String, String),
+    /// `key` is not the JSON its format asks for.
+    #[error("{key}")]
+    BadJson {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The disks of device.json / disks.json are not valid definitions.
+    #[error("disks")]
+    BadDisks(#[source] pv_disks::Error),
     #[error("container {0}: group {1:?} does not exist")]
     UnknownGroup(String, String),
     #[error("container {0}: invalid {1} {2:?}")]
@@ -322,8 +330,10 @@ pub fn parse(state: &State, default_timeout: Duration) -> Result<RevisionModel, 
     let mut explicit = false;
     let mut groups = match state.get("device.json") {
         Some(v) => {
-            let d: DeviceJson = manifest::parse(v)
-                .map_err(|e| ModelError::BadJson("device.json".into(), e.to_string()))?;
+            let d: DeviceJson = manifest::parse(v).map_err(|source| ModelError::BadJson {
+                key: "device.json".into(),
+                source,
+            })?;
             match d.groups {
                 Some(gs) if !gs.is_empty() => {
                     explicit = true;
@@ -339,7 +349,10 @@ pub fn parse(state: &State, default_timeout: Duration) -> Result<RevisionModel, 
     if !explicit {
         if let Some(Value::Array(_)) = state.get("groups.json") {
             let gs: Vec<Group> = manifest::parse(state.get("groups.json").expect("present"))
-                .map_err(|e| ModelError::BadJson("groups.json".into(), e.to_string()))?;
+                .map_err(|source| ModelError::BadJson {
+                    key: "groups.json".into(),
+                    source,
+                })?;
             if !gs.is_empty() {
                 explicit = true;
                 groups = gs
@@ -358,8 +371,10 @@ pub fn parse(state: &State, default_timeout: Duration) -> Result<RevisionModel, 
         if dir == "bsp" || dir.contains('/') {
             continue;
         }
-        let run: RunJson =
-            manifest::parse(v).map_err(|e| ModelError::BadJson(k.clone(), e.to_string()))?;
+        let run: RunJson = manifest::parse(v).map_err(|source| ModelError::BadJson {
+            key: k.clone(),
+            source,
+        })?;
         let name = dir.to_string();
         let group_name = run.group.clone().or_else(|| run.runlevel.clone());
         let group = match &group_name {
@@ -465,7 +480,7 @@ pub fn parse(state: &State, default_timeout: Duration) -> Result<RevisionModel, 
         disks_json.as_ref(),
         std::path::Path::new("/storage"),
     )
-    .map_err(|e| ModelError::BadJson("device.json".into(), e.to_string()))?;
+    .map_err(ModelError::BadDisks)?;
     for p in &platforms {
         for v in p.storage.iter().filter_map(|v| v.disk.as_ref()) {
             if !disks.iter().any(|d| &d.name == v) {
@@ -530,14 +545,14 @@ mod tests {
         assert_eq!(m.platforms[1].goal, Goal::Ready);
         assert_eq!(m.groups[0].timeout, Duration::from_secs(120));
         let bad = st(r##"{"#spec":"pantavisor-service-system@1","x/run.json":{"group":"nope"}}"##);
-        assert_eq!(
+        assert!(matches!(
             parse(&bad, Duration::ZERO).unwrap_err(),
-            ModelError::UnknownGroup("x".into(), "nope".into())
-        );
+            ModelError::UnknownGroup(c, g) if c == "x" && g == "nope"
+        ));
         let bad = st(r##"{"#spec":"pantavisor-service-system@1","x/run.json":{"volumes":"x"}}"##);
         assert!(matches!(
             parse(&bad, Duration::ZERO).unwrap_err(),
-            ModelError::BadJson(..)
+            ModelError::BadJson { key, .. } if key == "x/run.json"
         ));
     }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::rig::{Rev, Rig};
 use crate::daemon::EXIT_REBOOT;
 use crate::device::{Command, Device};
-use crate::system::fake::Op;
+use crate::system::fake::{Call, Op};
 use crate::update::{msg, Kind};
 
 /// An update stays under test until a test ends it.
@@ -220,4 +220,26 @@ fn outside_an_update_a_goal_timeout_only_unblocks_the_next_group() {
     rig.ticks(&mut dev, 5);
     assert!(rig.sys.running("app").is_some(), "the app group started");
     assert!(rig.sys.running("sys").is_some());
+}
+
+#[test]
+fn a_factory_revision_that_cannot_run_has_nothing_to_roll_back_to() {
+    // revision 0 cannot roll back: ERROR with the check's message, no
+    // containers, and the runtime stays up (docs/compat.md)
+    let rig = Rig::new("");
+    let mut rev = Rev::default();
+    rev.ctrs[1].group = "nowhere";
+    rig.install("0", &Rev::default());
+    let t = rig.layout().trail("0");
+    std::fs::write(t.join(".pvr/json"), rev.text(&rig.pool())).unwrap();
+    rig.env().commit("0").unwrap();
+    let mut dev = rig.boot();
+    assert!(dev.engine.is_none());
+    assert_eq!(rig.progress("0"), ("ERROR".into(), msg::BAD_FORMAT.into()));
+    assert_eq!(rig.run(&mut dev, 3), None);
+    assert!(rig
+        .sys
+        .calls()
+        .iter()
+        .all(|c| matches!(c, Call::StopLeftovers(_))));
 }
