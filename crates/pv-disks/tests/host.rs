@@ -77,6 +77,9 @@ fn directory_disk_holds_volumes_by_persistence() {
 
 #[test]
 fn zram_disks_swap_and_volume() {
+    if !pv_testkit::require_root() || !pv_testkit::require_tool("mkfs.ext4") {
+        return;
+    }
     let d = tempfile::tempdir().unwrap();
     let mut ds = disks(
         d.path(),

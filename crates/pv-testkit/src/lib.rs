@@ -37,6 +37,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("timeout", "coreutils"),
     ("curl", "curl"),
     ("grub-editenv", "grub-common"),
+    ("mkfs.ext4", "e2fsprogs"),
 ];
 
 /// Is this a CI run, where a missing prerequisite is a failure?
