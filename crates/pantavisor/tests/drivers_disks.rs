@@ -46,7 +46,7 @@ fn bsp_drivers(repo: &Path) {
 
 #[test]
 fn drivers_of_a_container_through_the_control_socket() {
-    if !can_run() {
+    if !can_run() || !pv_testkit::require_tool("curl") {
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -158,7 +158,14 @@ fn a_required_driver_that_cannot_load_fails_the_update() {
 
 #[test]
 fn volumes_land_on_their_disk_and_swap_follows_the_revision() {
-    if !can_run() {
+    if !can_run()
+        || !pv_testkit::require_tools(&[
+            "mkswap",
+            "swapon",
+            "swapoff",
+            "/sys/class/zram-control/hot_add",
+        ])
+    {
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -196,7 +203,9 @@ fn volumes_land_on_their_disk_and_swap_follows_the_revision() {
     assert!(ours.iter().any(|l| l.starts_with("/dev/zram")), "{swaps}");
     let swapdev = ours[0].split_whitespace().next().unwrap().to_string();
     // the volume is the disk's directory
-    let vol = dev.run.join("volumes/app/data");
+    let vol = pv_runtime::layout::Layout::new(&dev.storage, &dev.run)
+        .voldir
+        .join("app/data");
     std::fs::write(vol.join("hello"), "on the disk").unwrap();
     let on_disk = dev.storage.join("dirdisk/perm/app/data/hello");
     assert_eq!(std::fs::read_to_string(&on_disk).unwrap(), "on the disk");

@@ -6,6 +6,18 @@ use std::path::Path;
 
 use pv_disks::{parse, DiskEnv, Disks, Persistence, ZramSys};
 
+/// Root, and the tools and kernel parts zram disks need.
+fn can_run() -> bool {
+    pv_testkit::require_root()
+        && pv_testkit::require_tools(&[
+            "mkswap",
+            "swapon",
+            "swapoff",
+            "mkfs.ext4",
+            "/sys/class/zram-control/hot_add",
+        ])
+}
+
 fn env(root: &Path) -> DiskEnv {
     DiskEnv {
         storage: root.join("storage"),
@@ -77,7 +89,7 @@ fn directory_disk_holds_volumes_by_persistence() {
 
 #[test]
 fn zram_disks_swap_and_volume() {
-    if !pv_testkit::require_root() || !pv_testkit::require_tool("mkfs.ext4") {
+    if !can_run() {
         return;
     }
     let d = tempfile::tempdir().unwrap();

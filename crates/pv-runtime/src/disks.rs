@@ -1,6 +1,6 @@
 //! The disks of the running revision (spec §5.11) on this device: the
 //! state's `/storage/…` paths land in the storage directory, mount points
-//! under `<rundir>/media`, crypt keys come from the revision's `bsp/` (or
+//! under `<rundir>.internal/media`, crypt keys come from the revision's `bsp/` (or
 //! a key generated on first use, kept in `<storage>/config`).
 
 use tracing::error;
@@ -13,7 +13,7 @@ use crate::{Error, Result};
 pub fn open(layout: &Layout, rev: &str, model: &RevisionModel) -> pv_disks::Disks {
     let env = pv_disks::DiskEnv {
         storage: layout.storage.clone(),
-        media: layout.rundir.join("media"),
+        media: layout.internal.join("media"),
         key_dirs: vec![layout.trail(rev).join("bsp")],
         key_store: layout.config_dir(),
         zram: pv_disks::ZramSys::default(),
