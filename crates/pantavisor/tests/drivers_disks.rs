@@ -201,7 +201,6 @@ fn volumes_land_on_their_disk_and_swap_follows_the_revision() {
         .filter(|l| !swaps_before.contains(l.split_whitespace().next().unwrap_or("-")))
         .collect();
     assert!(ours.iter().any(|l| l.starts_with("/dev/zram")), "{swaps}");
-    let swapdev = ours[0].split_whitespace().next().unwrap().to_string();
     // the volume is the disk's directory
     let vol = pv_runtime::layout::Layout::new(&dev.storage, &dev.run)
         .voldir
@@ -209,6 +208,30 @@ fn volumes_land_on_their_disk_and_swap_follows_the_revision() {
     std::fs::write(vol.join("hello"), "on the disk").unwrap();
     let on_disk = dev.storage.join("dirdisk/perm/app/data/hello");
     assert_eq!(std::fs::read_to_string(&on_disk).unwrap(), "on the disk");
+    // a runtime killed outright leaves its swap on; the next one reaps it
+    // before setting its own up: one zram swap, not two
+    let zram_swaps = || {
+        std::fs::read_to_string("/proc/swaps")
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                l.starts_with("/dev/zram")
+                    && !swaps_before.contains(l.split_whitespace().next().unwrap())
+            })
+            .count()
+    };
+    dev.stop_with(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(zram_swaps(), 1);
+    let dev = start(d.path(), None);
+    assert!(dev.wait_log("container app: started", 60));
+    assert!(dev.wait_log("disk zswap was left set up by a previous run", 5));
+    assert_eq!(zram_swaps(), 1);
+    let swapdev = std::fs::read_to_string("/proc/swaps")
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .find(|n| n.starts_with("/dev/zram") && !swaps_before.contains(n.as_str()))
+        .unwrap();
     assert_eq!(dev.stop(), 0);
     assert!(wait(5, || !std::fs::read_to_string("/proc/swaps")
         .unwrap()

@@ -167,6 +167,8 @@ pub struct Disks {
     pub defs: Vec<DiskDef>,
     /// In setup order.
     active: Vec<(String, Active)>,
+    /// Where what is set up is recorded, for [`reap`] after a crash.
+    record: Option<PathBuf>,
 }
 
 fn is_swap_on(dev: &Path) -> bool {
@@ -184,6 +186,31 @@ impl Disks {
             env,
             defs,
             active: vec![],
+            record: None,
+        }
+    }
+
+    /// Keep a record of what is set up in `path` (a volatile file), so that
+    /// a runtime that died without tearing its disks down can [`reap`] them.
+    pub fn with_record(mut self, path: PathBuf) -> Disks {
+        self.record = Some(path);
+        self
+    }
+
+    fn save_record(&self) {
+        let Some(p) = &self.record else { return };
+        if self.active.is_empty() {
+            let _ = std::fs::remove_file(p);
+            return;
+        }
+        let entries: Vec<serde_json::Value> =
+            self.active.iter().map(|(n, a)| record_of(n, a)).collect();
+        let text = serde_json::Value::Array(entries).to_string();
+        if let Some(d) = p.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        if let Err(e) = pv_fs::write_replace(p, text.as_bytes()) {
+            warn!("disks record: {e}");
         }
     }
 
@@ -230,6 +257,7 @@ impl Disks {
         info!("disk {name} ({}) is set up", def.type_name());
         let base = base_of(&a);
         self.active.push((name.to_string(), a));
+        self.save_record();
         Ok(base)
     }
 
@@ -372,30 +400,95 @@ impl Disks {
     pub fn stop_all(&mut self) -> Vec<Error> {
         let mut errs = vec![];
         while let Some((name, a)) = self.active.pop() {
-            let r = match &a {
-                Active::Dir(_) => Ok(()),
-                Active::Crypt(c) => crypt::close(&name, c),
-                Active::Swap(z) => {
-                    let dev = z.device.to_string_lossy().into_owned();
-                    let r = if is_swap_on(&z.device) {
-                        run(&name, "swapoff", &[&dev]).map(|_| ())
-                    } else {
-                        Ok(())
-                    };
-                    r.and_then(|_| self.env.zram.release(z))
-                }
-                Active::Volume(z, mp) => unmount(mp).and_then(|_| self.env.zram.release(z)),
-            };
-            match r {
-                Ok(()) => info!("disk {name} is torn down"),
-                Err(e) => {
-                    warn!("disk {name}: {e}");
-                    errs.push(e);
-                }
+            if let Err(e) = teardown(&name, &a, &self.env.zram) {
+                errs.push(e);
             }
         }
+        self.save_record();
         errs
     }
+}
+
+fn teardown(name: &str, a: &Active, zram: &ZramSys) -> Result<()> {
+    let r = match a {
+        Active::Dir(_) => Ok(()),
+        Active::Crypt(c) => crypt::close(name, c),
+        Active::Swap(z) => {
+            let dev = z.device.to_string_lossy().into_owned();
+            let r = if is_swap_on(&z.device) {
+                run(name, "swapoff", &[&dev]).map(|_| ())
+            } else {
+                Ok(())
+            };
+            r.and_then(|_| zram.release(z))
+        }
+        Active::Volume(z, mp) => unmount(mp).and_then(|_| zram.release(z)),
+    };
+    match &r {
+        Ok(()) => info!("disk {name} is torn down"),
+        Err(e) => warn!("disk {name}: {e}"),
+    }
+    r
+}
+
+fn record_of(name: &str, a: &Active) -> serde_json::Value {
+    use serde_json::json;
+    let z = |z: &Zram| json!({"devno": z.devno, "hot_added": z.hot_added, "device": z.device});
+    match a {
+        Active::Dir(d) => json!({"name": name, "kind": "dir", "path": d}),
+        Active::Crypt(c) => {
+            json!({"name": name, "kind": "crypt", "mapper": c.mapper, "path": c.mountpoint})
+        }
+        Active::Swap(s) => json!({"name": name, "kind": "swap", "zram": z(s)}),
+        Active::Volume(v, mp) => json!({"name": name, "kind": "volume", "zram": z(v), "path": mp}),
+    }
+}
+
+fn active_of(v: &serde_json::Value) -> Option<(String, Active)> {
+    let s = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+    let zram = || {
+        let z = v.get("zram")?;
+        Some(Zram {
+            devno: u32::try_from(z.get("devno")?.as_u64()?).ok()?,
+            hot_added: z.get("hot_added")?.as_bool()?,
+            device: PathBuf::from(z.get("device")?.as_str()?),
+        })
+    };
+    let a = match s("kind")? {
+        "dir" => Active::Dir(PathBuf::from(s("path")?)),
+        "crypt" => Active::Crypt(OpenCrypt {
+            mapper: s("mapper")?.to_string(),
+            mountpoint: PathBuf::from(s("path")?),
+        }),
+        "swap" => Active::Swap(zram()?),
+        "volume" => Active::Volume(zram()?, PathBuf::from(s("path")?)),
+        _ => return None,
+    };
+    Some((s("name")?.to_string(), a))
+}
+
+/// Tear down what a previous runtime recorded in `record` and left set up
+/// (it died without stopping): last set up first. Returns the disks torn
+/// down; the record is removed.
+pub fn reap(record: &Path, zram: &ZramSys) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(record) else {
+        return vec![];
+    };
+    let entries: Vec<(String, Active)> = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.as_array()
+                .map(|a| a.iter().filter_map(active_of).collect())
+        })
+        .unwrap_or_default();
+    let mut out = vec![];
+    for (name, a) in entries.iter().rev() {
+        warn!("disk {name} was left set up by a previous run: tearing it down");
+        let _ = teardown(name, a, zram);
+        out.push(name.clone());
+    }
+    let _ = std::fs::remove_file(record);
+    out
 }
 
 fn base_of(a: &Active) -> Option<PathBuf> {

@@ -149,3 +149,44 @@ fn zram_without_size_and_hardware_crypt_are_refused() {
     assert!(e.to_string().contains("needs i.MX crypto hardware"), "{e}");
     assert!(ds.active().is_empty());
 }
+
+#[test]
+fn a_runtime_that_died_leaves_a_record_to_reap() {
+    if !can_run() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let record = d.path().join("internal/disks.json");
+    let mut ds = disks(
+        d.path(),
+        r#"{"disks_v2":[
+            {"name":"zswap","type":"swap-disk","format":"swap","provision":"zram","provision_options":"disksize=4M"},
+            {"name":"zvol","type":"volume-disk","format":"ext4","provision":"zram","provision_options":"disksize=8M"}]}"#,
+    )
+    .with_record(record.clone());
+    ds.start_swaps().unwrap();
+    ds.ensure("zvol").unwrap();
+    let mp = d.path().join("media/zram/zvol");
+    let vol_dev = mounted_at(&mp).expect("mounted");
+    let swaps = std::fs::read_to_string("/proc/swaps").unwrap();
+    let swap_dev = swaps
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .find(|n| n.starts_with("/dev/zram"))
+        .unwrap();
+    // the process dies: nothing is torn down, the record stays
+    std::mem::forget(ds);
+    assert!(record.exists());
+    let reaped = pv_disks::reap(&record, &ZramSys::default());
+    assert_eq!(reaped, ["zvol", "zswap"], "last set up first");
+    assert!(mounted_at(&mp).is_none());
+    assert!(!std::fs::read_to_string("/proc/swaps")
+        .unwrap()
+        .contains(&swap_dev));
+    for dev in [swap_dev, vol_dev] {
+        let st = zram_initstate(Path::new(&dev));
+        assert!(st == "0" || st == "gone", "{dev}: {st}");
+    }
+    assert!(!record.exists());
+    assert!(pv_disks::reap(&record, &ZramSys::default()).is_empty());
+}

@@ -29,11 +29,22 @@ pub fn open(layout: &Layout, rev: &str, model: &RevisionModel) -> pv_disks::Disk
         error!("{e}");
         vec![]
     });
-    let mut disks = pv_disks::Disks::new(env, defs);
+    let mut disks = pv_disks::Disks::new(env, defs).with_record(record(layout));
     if let Err(e) = disks.start_swaps() {
         error!("{e}");
     }
     disks
+}
+
+/// Where the disks set up are recorded (volatile, beside the run dir).
+fn record(layout: &Layout) -> std::path::PathBuf {
+    layout.internal.join("disks.json")
+}
+
+/// Tear down the disks a runtime that died left set up (swap on, crypt
+/// disks open, zram volumes mounted).
+pub fn reap(layout: &Layout) {
+    pv_disks::reap(&record(layout), &pv_disks::ZramSys::default());
 }
 
 /// Where volume `v` of container `part` lives when it is on a disk (its

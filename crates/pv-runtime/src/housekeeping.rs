@@ -66,4 +66,6 @@ pub fn reap_previous_instance(sys: &dyn System, layout: &Layout) {
             let _ = sys.unmount_all(&d);
         }
     }
+    // disks last: the volumes on them are unmounted now
+    crate::disks::reap(layout);
 }
