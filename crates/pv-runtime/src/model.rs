@@ -563,4 +563,38 @@ mod tests {
         assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_duration("x"), None);
     }
+
+    #[test]
+    fn drivers_and_disks_of_a_revision() {
+        let s = st(r##"{"#spec":"pantavisor-service-system@1",
+            "bsp/drivers.json":{"#spec":"driver-aliases@1","all":{"net":["dummy"]}},
+            "device.json":{"disks":[{"name":"d","type":"directory","path":"/storage/d"}]},
+            "x/run.json":{"drivers":{"required":["net"],"manual":["wifi"]},
+                          "storage":{"v":{"persistence":"permanent","disk":"d"}}}}"##);
+        let m = parse(&s, Duration::ZERO).unwrap();
+        use crate::drivers::DriverUse;
+        assert_eq!(
+            m.platforms[0].drivers,
+            [
+                ("net".to_string(), DriverUse::Required),
+                ("wifi".to_string(), DriverUse::Manual)
+            ]
+        );
+        assert!(m.drivers_json.is_some());
+        assert_eq!(m.platforms[0].storage[0].disk.as_deref(), Some("d"));
+        // a volume on a disk the revision does not define is refused
+        let bad = st(r##"{"#spec":"pantavisor-service-system@1",
+            "x/run.json":{"storage":{"v":{"persistence":"permanent","disk":"nope"}}}}"##);
+        assert_eq!(
+            parse(&bad, Duration::ZERO).unwrap_err().to_string(),
+            "container x: invalid disk \"nope\""
+        );
+        // and so is a disk definition that is not valid
+        let bad = st(r##"{"#spec":"pantavisor-service-system@1",
+            "device.json":{"disks":[{"name":"d","type":"directory","path":"/etc"}]}}"##);
+        assert!(matches!(
+            parse(&bad, Duration::ZERO).unwrap_err(),
+            ModelError::BadDisks(_)
+        ));
+    }
 }
