@@ -65,7 +65,7 @@
 //! first one gets 503 `Retry-After: 120`.
 //!
 //! Tests of other crates can use the feature `testing`
-//! ([`testing::FakeDevice`]): the real server with a fake owner.
+//! (`testing::FakeDevice`): the real server with a fake owner.
 
 mod body;
 mod caller;

@@ -1,5 +1,5 @@
 //! The answers that depend on device state, decided once: the runtime's
-//! owner of state and the fake of [`crate::testing`] call these functions
+//! owner of state and the fake of `testing` (feature `testing`) call these functions
 //! with their own facts, so the endpoint tests exercise the rules the
 //! device applies, not a copy of them.
 //!

@@ -2,7 +2,7 @@
 //! on a socket in a temp directory and answers every [`Pending`] from fixed
 //! data on an owner thread of its own. It stands in for the runtime in this
 //! crate's and `pvcontrol`'s tests only: what it decides from its data goes
-//! through the same [`rules`] as the runtime's answers.
+//! through the same [`crate::rules`] as the runtime's answers.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -5,8 +5,8 @@
 //! themselves: they call a [`System`]. The device and the engine are given
 //! one when they are constructed: [`LinuxSystem`] on a device (real
 //! volumes, cgroups and containers through the shim, which needs root), or
-//! [`fake::FakeSystem`] in tests (records every call, can be told to fail,
-//! runs without root and without waiting).
+//! `fake::FakeSystem` in tests (feature `testing`: records every call, can
+//! be told to fail, runs without root and without waiting).
 //!
 //! Reboot and power off are exit codes of the runtime in appengine mode
 //! ([`crate::daemon::EXIT_REBOOT`]): the decisions return them, whatever
