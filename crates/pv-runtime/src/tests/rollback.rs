@@ -184,6 +184,17 @@ fn a_try_that_fails_its_checks_at_boot_rolls_back_with_their_message() {
             Box::new(|_| {}),
             "State not fully covered by signatures",
         ),
+        (
+            "PV_SECUREBOOT_MODE=lenient\n",
+            Box::new(|rig| {
+                let s = Rev::default().with_image("sys", "v2").with(
+                    "_sigs/sys.json",
+                    json!({"#spec": "pvs@2", "protected": "!!", "signature": "??"}),
+                );
+                std::fs::write(trail(rig).join(".pvr/json"), s.text(&rig.pool())).unwrap()
+            }),
+            "Signature validation failed",
+        ),
     ];
     for (config, damage, message) in cases {
         let (rig, mut dev) = tried_then_damaged(config, damage);
