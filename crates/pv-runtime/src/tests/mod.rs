@@ -7,5 +7,6 @@ mod resume;
 mod rig;
 mod rollback;
 mod transition;
+mod volumes;
 mod wake;
 mod wontgo;
