@@ -68,6 +68,9 @@ copy_with_libs() { # copy a program and the shared libraries it needs
 copy_with_libs "$(command -v cryptsetup)" /sbin/cryptsetup
 copy_with_libs "$(command -v mkfs.ext4)" /sbin/mkfs.ext4
 install -m 755 "$CHECK_BIN" "$IRD/bin/pv-vmcheck"
+# the kernel's module requests (crypto templates for dm-crypt) go to
+# /sbin/modprobe: the check program answers them with pv-kmod
+ln -sf ../bin/pv-vmcheck "$IRD/sbin/modprobe"
 
 # modules: what the checks load, with their dependencies (modules.dep of
 # the whole tree), then a fresh depmod over the subset; dm-mod and dm-crypt

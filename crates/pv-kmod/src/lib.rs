@@ -10,13 +10,18 @@
 //!   nobody uses any more), skipping what `/sys/module` and `/proc/modules`
 //!   show as loaded or built in.
 //!
+//! * [`modprobe_main`]: a `modprobe` command line over the same, for the
+//!   kernel's own module requests (`/proc/sys/kernel/modprobe`).
+//!
 //! Used by the runtime's managed drivers and by the PID-1 boot.
 
+mod cli;
 mod index;
 mod kernel;
 
 use std::path::{Path, PathBuf};
 
+pub use cli::modprobe_main;
 pub use index::{name_of_path, ModuleEntry, ModuleIndex, Resolved, SoftDep};
 pub use kernel::{insert, read_image, remove, Compression, KernelView, ModState};
 use tracing::{debug, info};

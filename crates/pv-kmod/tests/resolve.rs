@@ -274,3 +274,19 @@ fn compressed_images_are_decompressed() {
     let e = pv_kmod::read_image(&xz).unwrap_err();
     assert!(e.to_string().contains("cannot decompress"), "{e}");
 }
+
+#[test]
+fn modprobe_command_line() {
+    let d = tempfile::tempdir().unwrap();
+    tree(d.path());
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        pv_kmod::modprobe_main(&args(&["-q", "--", "nosuch"]), d.path()),
+        1
+    );
+    assert_eq!(pv_kmod::modprobe_main(&args(&["nosuch"]), d.path()), 1);
+    assert_eq!(pv_kmod::modprobe_main(&args(&["-x", "dummy"]), d.path()), 1);
+    assert_eq!(pv_kmod::modprobe_main(&args(&["-q"]), d.path()), 1);
+    // a built-in is there already, whatever the kernel
+    assert_eq!(pv_kmod::modprobe_main(&args(&["-q", "zram"]), d.path()), 0);
+}

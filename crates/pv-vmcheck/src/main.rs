@@ -91,7 +91,9 @@ fn kmod_deps_xz() -> Check {
         .map(|e| e.rel.clone())
         .unwrap_or_default();
     ensure(path.ends_with(".ko.xz"), format!("dm-crypt is {path}"))?;
-    for m in ["loop", "ext4", "crypto-ecb", "xts", "algif_skcipher"] {
+    // the crypto modules dm-crypt needs (xts, ecb) are not loaded here: the
+    // kernel asks for them through /sbin/modprobe, which is this program
+    for m in ["loop", "ext4"] {
         mp.load(m, "").map_err(|e| format!("{m}: {e}"))?;
     }
     ensure(
@@ -210,10 +212,22 @@ fn disk_crypt() -> Check {
         format!("wrong key: {e:?}"),
     )?;
     ensure(mounted(&mp).is_none(), "mounted with a wrong key")?;
-    Ok("LUKS2 created, volume written, closed, reopened, wrong key refused".into())
+    // xts(aes) came through the kernel's request to /sbin/modprobe (us)
+    let mp = modprobe()?;
+    ensure(
+        mp.kernel.state("xts") == ModState::Live,
+        "xts was not loaded on the kernel's request",
+    )?;
+    Ok("LUKS2 created, volume written, closed, reopened, wrong key refused; xts loaded on the kernel's request".into())
 }
 
 fn main() {
+    // the kernel's module requests come here too (/sbin/modprobe links to us)
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if argv0.ends_with("modprobe") {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        std::process::exit(pv_kmod::modprobe_main(&args, &pv_kmod::host_modules_dir()));
+    }
     let checks: Vec<Named> = vec![
         ("kmod-dummy", kmod_dummy),
         ("kmod-deps-xz", kmod_deps_xz),
