@@ -83,7 +83,7 @@ pub enum Error {
     Factory {
         path: PathBuf,
         #[source]
-        source: Box<pvr_core::Error>,
+        source: Box<pv_export::Error>,
     },
     #[error("factory revision {}", .path.display())]
     FactoryState {

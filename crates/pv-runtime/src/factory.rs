@@ -31,7 +31,7 @@ pub fn seed(layout: &Layout, source: &Path) -> Result<()> {
         } else {
             source.to_path_buf()
         };
-        let (state, from) = pvr_core::source::read_bare(&bare).map_err(|e| Error::Factory {
+        let (state, from) = pv_export::read_bare(&bare).map_err(|e| Error::Factory {
             path: source.to_path_buf(),
             source: Box::new(e),
         })?;
@@ -43,7 +43,7 @@ pub fn seed(layout: &Layout, source: &Path) -> Result<()> {
         }
         state.to_canonical()
     } else {
-        let c = pvr_core::source::read_export(source, &pool).map_err(|e| Error::Factory {
+        let c = pv_export::read_export(source, &pool).map_err(|e| Error::Factory {
             path: source.to_path_buf(),
             source: Box::new(e),
         })?;

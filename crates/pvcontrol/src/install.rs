@@ -3,14 +3,19 @@
 //! objects the device lacks are uploaded, then the state JSON (unless a
 //! revision of that name exists), and the revision name is printed as
 //! `{"revision":"<name>"}`.
+//!
+//! The tarball is read with the strict export reader (`pv-export`): only
+//! `json` and `objects/<sha256>` regular files, every object hashed on the
+//! way, every object the state names present. Anything else is refused
+//! before a request is sent.
 
 use std::io::Write;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use pv_objects::ObjectStore;
 
 use crate::run::{put_object, put_step, Answer, Ctx, EXIT_OK, EXIT_USAGE};
-use pv_ctrl_client::ClientError;
+use pv_ctrl_client::{Body, ClientError};
 
 fn names_in(a: &Answer, field: &str) -> Vec<String> {
     serde_json::from_slice::<serde_json::Value>(&a.body)
@@ -20,18 +25,6 @@ fn names_in(a: &Answer, field: &str) -> Vec<String> {
         .iter()
         .filter_map(|e| e[field].as_str().map(str::to_string))
         .collect()
-}
-
-fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
-}
-
-fn unpack(path: &Path, into: &Path) -> std::io::Result<()> {
-    let f = std::fs::File::open(path)?;
-    tar::Archive::new(flate2::read::GzDecoder::new(f)).unpack(into)
 }
 
 /// Run `steps install`; returns the exit status.
@@ -45,16 +38,22 @@ pub fn install(ctx: &mut Ctx, path: &Path, rev: Option<String>) -> Result<i32, C
         source,
     };
     let work = tempfile::tempdir().map_err(ClientError::Io)?;
-    unpack(path, work.path()).map_err(input)?;
-    let json = work.path().join("json");
-    let objects = work.path().join("objects");
-    if !json.is_file() || !objects.is_dir() {
-        println!("ERROR: wrong contents of compressed step");
-        return Ok(EXIT_USAGE);
-    }
+    let pool = ObjectStore::open(work.path().join("objects"))
+        .map_err(|e| ClientError::Io(std::io::Error::other(e)))?;
+    let content = match pv_export::read_export(path, &pool) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("ERROR: wrong contents of compressed step: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
     let rev = match rev.filter(|r| !r.is_empty()) {
         Some(r) => r,
-        None => format!("locals/{}", file_sha256(path).map_err(input)?),
+        None => {
+            let id = pv_objects::hash_reader(std::fs::File::open(path).map_err(input)?)
+                .map_err(input)?;
+            format!("locals/{id}")
+        }
     };
 
     let listed = ctx.call("GET", "/objects", pv_ctrl_client::Body::None, None)?;
@@ -62,17 +61,13 @@ pub fn install(ctx: &mut Ctx, path: &Path, rev: Option<String>) -> Result<i32, C
         return Ok(ctx.show(&listed));
     }
     let present = names_in(&listed, "sha256");
-    let mut entries: Vec<_> = std::fs::read_dir(&objects)
-        .map_err(input)?
-        .filter_map(Result::ok)
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let sha = e.file_name().to_string_lossy().into_owned();
+    // every object the tarball carried (verified), in name order
+    for id in &content.written {
+        let sha = id.to_string();
         if present.contains(&sha) {
             continue;
         }
-        let a = put_object(ctx, &e.path().to_string_lossy(), &sha)?;
+        let a = put_object(ctx, &pool.path(id).to_string_lossy(), &sha)?;
         if a.status != 200 {
             return Ok(ctx.show(&a));
         }
@@ -83,7 +78,8 @@ pub fn install(ctx: &mut Ctx, path: &Path, rev: Option<String>) -> Result<i32, C
         return Ok(ctx.show(&steps));
     }
     if !names_in(&steps, "name").contains(&rev) {
-        let a = put_step(ctx, &json, &rev)?;
+        let json = content.state.to_canonical();
+        let a = put_step(ctx, Body::Bytes(&json), &rev)?;
         if a.status != 200 {
             return Ok(ctx.show(&a));
         }

@@ -224,7 +224,7 @@ fn execute(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, ClientError> {
             Ok(ctx.show(&a))
         }
         C::StepPut { path, rev } => {
-            let a = put_step(ctx, &path, &rev)?;
+            let a = put_step(ctx, Body::File(&path), &rev)?;
             Ok(ctx.show(&a))
         }
         C::StepInstall { path, rev } => install::install(ctx, &path, rev),
@@ -294,8 +294,8 @@ pub fn put_object(ctx: &Ctx, path: &str, sha: &str) -> Result<Answer, ClientErro
 
 /// `steps put`: the state JSON, then the commit message of `-m` if the
 /// first request succeeded.
-pub fn put_step(ctx: &Ctx, path: &std::path::Path, rev: &str) -> Result<Answer, ClientError> {
-    let a = ctx.call("PUT", &format!("/steps/{rev}"), Body::File(path), None)?;
+pub fn put_step(ctx: &Ctx, state: Body<'_>, rev: &str) -> Result<Answer, ClientError> {
+    let a = ctx.call("PUT", &format!("/steps/{rev}"), state, None)?;
     match &ctx.opts.message {
         Some(m) if a.status == 200 && !m.is_empty() => ctx.call(
             "PUT",

@@ -241,27 +241,17 @@ fn steps_put_show_and_install() {
     // a tarball with json + objects/
     let obj = b"an object in a tarball";
     let tgz = dir.path().join("step.tgz");
-    {
-        let gz = flate2::write::GzEncoder::new(
-            std::fs::File::create(&tgz).unwrap(),
-            flate2::Compression::default(),
-        );
-        let mut t = tar::Builder::new(gz);
-        let mut add = |name: &str, data: &[u8]| {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            t.append_data(&mut h, name, data).unwrap();
-        };
-        let json = format!(
-            "{{\"#spec\":\"pantavisor-service-system@1\",\"x\":\"{}\"}}",
-            sha(obj)
-        );
-        add("json", json.as_bytes());
-        add(&format!("objects/{}", sha(obj)), obj);
-        t.into_inner().unwrap().finish().unwrap();
-    }
+    let state = format!(
+        "{{\"#spec\":\"pantavisor-service-system@1\",\"x/f\":\"{}\"}}",
+        sha(obj)
+    );
+    write_tgz(
+        &tgz,
+        &[
+            ("json", state.as_bytes()),
+            (&format!("objects/{}", sha(obj)), obj),
+        ],
+    );
     let tgz_s = tgz.to_str().unwrap();
     let (code, stdout, stderr) = run(&d, &["steps", "install", tgz_s, "locals/tar"]);
     assert_eq!(
@@ -280,6 +270,52 @@ fn steps_put_show_and_install() {
         .join(tgz_sha)
         .join(".pvr/json")
         .is_file());
+}
+
+/// Tar members: name and content.
+type Members<'a> = &'a [(&'a str, &'a [u8])];
+
+fn write_tgz(path: &Path, members: Members<'_>) {
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut t = tar::Builder::new(gz);
+    for (name, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, name, *data).unwrap();
+    }
+    t.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn install_refuses_a_tarball_the_export_reader_refuses() {
+    let d = host();
+    let dir = tempfile::tempdir().unwrap();
+    let json: &[u8] = b"{\"#spec\":\"pantavisor-service-system@1\"}";
+    let obj = b"right bytes";
+    let name = format!("objects/{}", sha(obj));
+    let cases: [(Members<'_>, &str); 3] = [
+        (&[("json", json), ("etc/passwd", b"x")], "unexpected member"),
+        (&[("json", json), (&name, b"wrong bytes")], "wrong sha"),
+        (&[(&name, obj)], "no json member"),
+    ];
+    for (i, (members, needle)) in cases.into_iter().enumerate() {
+        let tgz = dir.path().join(format!("bad{i}.tgz"));
+        write_tgz(&tgz, members);
+        let (code, stdout, _) = run(&d, &["steps", "install", tgz.to_str().unwrap(), "locals/b"]);
+        assert_eq!(code, 1, "{stdout}");
+        assert!(
+            stdout.starts_with("ERROR: wrong contents of compressed step: ")
+                && stdout.contains(needle),
+            "{stdout} lacks {needle}"
+        );
+        assert!(!d.objects_dir().join(sha(obj)).exists());
+        assert!(!run(&d, &["steps", "ls"]).1.contains("locals/b"));
+    }
 }
 
 #[test]

@@ -24,8 +24,8 @@ pub enum Error {
     AlreadyInitialized(PathBuf),
     #[error("repo is in bad state: {}", .0.display())]
     BadState(PathBuf),
-    #[error("bad archive {}: {msg}", path.display())]
-    BadArchive { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Export(#[from] pv_export::Error),
     #[error("unknown revision {0:?} (see 'pvr log')")]
     UnknownRevision(String),
     #[error(transparent)]

@@ -4,7 +4,6 @@
 //! `.gz`/`.tgz`) whose first member is `json` (the canonical state) and whose
 //! other members are `objects/<sha256>`, one per object-valued key.
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -12,8 +11,9 @@ use std::path::Path;
 use pv_fs::{AtomicFile, IoResultExt};
 use pv_types::{ObjectId, State};
 
-use crate::source::{read_export, ExportContent};
 use crate::{Error, Repo, Result};
+pub use pv_export::open_maybe_gzip;
+use pv_export::{read_export, ExportContent};
 
 /// True if `name` asks for gzip (`.gz`, `.tgz`, any case).
 pub fn wants_gzip(name: &str) -> bool {
@@ -137,21 +137,5 @@ impl<R: Read> Read for VerifyingReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.write_all(&buf[..n])?;
         Ok(n)
-    }
-}
-
-/// Open a possibly gzip-compressed file (detected by content).
-pub fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>> {
-    let mut f = File::open(path).at("open", path)?;
-    let mut magic = [0u8; 2];
-    let n = f.read(&mut magic).at("read", path)?;
-    drop(f);
-    let f = File::open(path).at("open", path)?;
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(flate2::read::GzDecoder::new(io::BufReader::new(
-            f,
-        ))))
-    } else {
-        Ok(Box::new(io::BufReader::new(f)))
     }
 }
