@@ -116,7 +116,11 @@ fn non_reboot_update_restarts_only_what_changed() {
     assert_eq!(dev.boot_env(), (rev.clone(), String::new()));
     // DONE is published (progress renamed) just before `.pv/done` is written
     let done = dev.storage.join("trails/locals/t1/.pv/done");
-    assert!(device::wait(5, || done.exists()), "{} missing", done.display());
+    assert!(
+        device::wait(5, || done.exists()),
+        "{} missing",
+        done.display()
+    );
     assert_eq!(dev.stop(), 0);
     assert_clean(d.path(), "marker-upd");
 }
