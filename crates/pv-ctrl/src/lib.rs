@@ -105,5 +105,3 @@ pub const MAX_COMMIT_MSG: usize = 256;
 /// Largest state JSON accepted by `PUT /steps/locals/<name>` unless
 /// [`CtrlConfig::max_state_json`] says otherwise.
 pub const DEFAULT_MAX_STATE_JSON: usize = 16 << 20;
-/// Longest name of a local step after `locals/`.
-pub const MAX_LOCAL_STEP_NAME: usize = 64;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::command::Command;
 use crate::error::ApiError;
 use crate::routes::{match_route, BodyPolicy, Endpoint, Matched};
-use crate::{DEFAULT_MAX_STATE_JSON, MAX_LOCAL_STEP_NAME};
+use crate::DEFAULT_MAX_STATE_JSON;
 
 /// User or device metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,9 +179,9 @@ fn is_dot_name(s: &str) -> bool {
     s == "." || s == ".."
 }
 
-/// `locals/<name>` for a PUT: at most 64 characters, not `.`/`..`.
+/// `locals/<name>` for a PUT ([`pv_types::check_local_name`]).
 fn local_step(name: &str) -> Result<String, ApiError> {
-    if name.len() > MAX_LOCAL_STEP_NAME || is_dot_name(name) {
+    if pv_types::check_local_name(name).is_err() {
         return Err(ApiError::non_local_step_name());
     }
     Ok(format!("locals/{name}"))
@@ -265,19 +265,19 @@ pub(crate) fn build(m: &Matched<'_>, body: &[u8]) -> Result<Action, ApiError> {
     use CtrlRequest as R;
     let p = |i: usize| m.params.get(i).copied().unwrap_or_default();
     let fwd = |r: CtrlRequest| Ok(Action::Forward(r));
-    // a step read: `.`/`..` cannot name a revision
+    // a step is a revision or `current` (pv_types::revision)
     let readable = |rev: String| {
-        if rev.split('/').any(is_dot_name) {
-            Err(ApiError::resource_missing())
-        } else {
+        if pv_types::is_revision_or_current(&rev) {
             Ok(rev)
+        } else {
+            Err(ApiError::resource_missing())
         }
     };
     let writable = |rev: String| {
-        if rev.split('/').any(is_dot_name) {
-            Err(ApiError::bad_step_name())
-        } else {
+        if pv_types::is_revision_or_current(&rev) {
             Ok(rev)
+        } else {
+            Err(ApiError::bad_step_name())
         }
     };
     match m.route.endpoint {
@@ -483,6 +483,20 @@ mod tests {
             parse("GET", "/steps/../progress", b"").unwrap_err(),
             ApiError::resource_missing()
         );
+        // reads and commit messages follow the same name rule as the PUT
+        for bad in ["/steps/abc", &format!("/steps/locals/{long}/progress")] {
+            assert_eq!(
+                parse("GET", bad, b"").unwrap_err(),
+                ApiError::resource_missing(),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse("PUT", &format!("/steps/locals/{long}/commitmsg"), b"m").unwrap_err(),
+            ApiError::bad_step_name()
+        );
+        assert!(parse("GET", "/steps/current", b"").is_ok());
+        assert!(parse("PUT", "/steps/current/commitmsg", b"m").is_ok());
         assert_eq!(
             parse("PUT", "/steps/0/commitmsg", &[b'm'; 257]).unwrap_err(),
             ApiError::no_space()

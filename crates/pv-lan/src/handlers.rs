@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Token;
-use crate::route::{is_local_name, is_sha};
+use crate::route::is_sha;
 use crate::Limits;
 
 /// Largest posted envelope (state JSON included).
@@ -418,7 +418,7 @@ pub fn parse_envelope(body: &[u8]) -> Result<Envelope, String> {
         Some(_) => return Err("\"run\" must be true or false".into()),
     };
     let state_sha = hex::encode(Sha256::digest(&canonical));
-    debug_assert!(is_local_name(&format!("pvr-{}", &state_sha[..16])));
+    debug_assert!(pv_types::check_local_name(&format!("pvr-{}", &state_sha[..16])).is_ok());
     Ok(Envelope {
         state: canonical,
         state_sha,

@@ -6,8 +6,9 @@
 //! `pvr post http://<dev>:12368`. Every URL it hands out uses
 //! `/cgi-bin/pvr`.
 
-/// What a request asks for. Revisions are validated: a number (`0`, `12`),
-/// `current`, or `locals/<name>`.
+/// What a request asks for. Revisions are validated
+/// ([`pv_types::is_revision_or_current`]): a number (`0`, `12`), `current`,
+/// or `locals/<name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// `GET [/steps/<rev>]/.pvrremote`
@@ -46,30 +47,13 @@ pub fn is_sha(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Is `name` acceptable after `locals/` (the control API's rule: under 64
-/// characters, no `/`), and free of anything that is not plain?
-pub fn is_local_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < 64
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
-}
-
 /// Split `<rev>/<rest…>` where rev is `locals/<name>` or one segment.
 fn take_rev<'a>(segs: &'a [&'a str]) -> Option<(String, &'a [&'a str])> {
     match segs {
-        ["locals", name, rest @ ..] if is_local_name(name) => {
+        ["locals", name, rest @ ..] if pv_types::check_local_name(name).is_ok() => {
             Some((format!("locals/{name}"), rest))
         }
-        [rev, rest @ ..]
-            if *rev == "current"
-                || (!rev.is_empty() && rev.bytes().all(|b| b.is_ascii_digit())) =>
-        {
-            Some((rev.to_string(), rest))
-        }
+        [rev, rest @ ..] if pv_types::is_revision_or_current(rev) => Some((rev.to_string(), rest)),
         _ => None,
     }
 }
@@ -215,9 +199,18 @@ mod tests {
             "/objects/E3B0",
             "/blobs/xyz",
             "/etc/passwd",
-            "/steps/locals/%2e%2e/state",
+            &format!("/steps/locals/{}/state", "n".repeat(65)),
         ] {
             assert_eq!(route("GET", bad), Err(NoRoute::NotFound), "{bad}");
+        }
+        // the name rule is pv-types' (64 bytes); nothing is percent-decoded
+        for name in ["n".repeat(64), "%2e%2e".to_string()] {
+            assert_eq!(
+                route("GET", &format!("/steps/locals/{name}/state")),
+                Ok(Route::State {
+                    rev: format!("locals/{name}")
+                })
+            );
         }
         assert_eq!(route("DELETE", "/steps"), Err(NoRoute::MethodNotAllowed));
         assert_eq!(route("GET", "/auth/login"), Err(NoRoute::MethodNotAllowed));

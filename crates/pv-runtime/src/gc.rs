@@ -13,7 +13,7 @@ use pv_objects::ObjectStore;
 use pv_types::ObjectId;
 use tracing::{info, warn};
 
-use crate::layout::{valid_revision, Layout};
+use crate::layout::Layout;
 use crate::{trail, Result};
 
 /// What a collection removed.
@@ -35,7 +35,7 @@ pub fn revisions(layout: &Layout) -> Vec<String> {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let rev = format!("{prefix}{name}");
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) && valid_revision(&rev) {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) && pv_types::is_revision(&rev) {
                 out.push(rev);
             }
         }

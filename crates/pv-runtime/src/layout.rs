@@ -106,19 +106,6 @@ impl Layout {
     }
 }
 
-/// True if `rev` is a valid revision name: a decimal number, or
-/// `locals/<name>` with a name of at most 64 characters and no `/`.
-pub fn valid_revision(rev: &str) -> bool {
-    if let Some(name) = rev.strip_prefix("locals/") {
-        return !name.is_empty()
-            && name.len() <= 64
-            && !name.contains('/')
-            && name != "."
-            && name != "..";
-    }
-    !rev.is_empty() && rev.bytes().all(|b| b.is_ascii_digit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,24 +119,5 @@ mod tests {
         assert!(!l.configs().starts_with(&l.rundir));
         let l = Layout::new(Path::new("/s"), Path::new("/x/run/"));
         assert_eq!(l.internal, Path::new("/x/run.internal"));
-    }
-
-    #[test]
-    fn revision_names() {
-        for ok in ["0", "12", "locals/t1"] {
-            assert!(super::valid_revision(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "current",
-            "locals",
-            "locals/",
-            "locals/a/b",
-            "../x",
-            "1a",
-            &format!("locals/{}", "x".repeat(65)),
-        ] {
-            assert!(!super::valid_revision(bad), "{bad}");
-        }
     }
 }

@@ -37,7 +37,7 @@ impl Device {
                 "revision {rev} is already running"
             )));
         }
-        if !crate::layout::valid_revision(rev) || !self.layout.trail(rev).is_dir() {
+        if !pv_types::is_revision(rev) || !self.layout.trail(rev).is_dir() {
             return Err(CommandError::NotFound(rev.into()));
         }
         let (raw, pending) = match trail::read_state(&self.layout, rev) {

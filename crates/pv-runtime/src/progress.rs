@@ -132,8 +132,7 @@ pub fn recover_commits(layout: &Layout, committed: &str) {
                 name
             };
             // `trails/current` is a link to a revision, not one
-            if !crate::layout::valid_revision(&rev)
-                || e.file_type().map(|t| t.is_symlink()).unwrap_or(true)
+            if !pv_types::is_revision(&rev) || e.file_type().map(|t| t.is_symlink()).unwrap_or(true)
             {
                 continue;
             }

@@ -12,13 +12,13 @@ use pv_fs::IoResultExt;
 use pv_objects::ObjectStore;
 use pv_types::State;
 
-use crate::layout::{valid_revision, Layout};
+use crate::layout::Layout;
 use crate::{Error, Result};
 
 /// Install `state_text` (a state JSON) as revision `rev`. Every object must
 /// already be in the pool.
 pub fn install(layout: &Layout, rev: &str, state_text: &[u8], pool: &ObjectStore) -> Result<State> {
-    if !valid_revision(rev) {
+    if !pv_types::is_revision(rev) {
         return Err(Error::BadRevision(rev.to_string()));
     }
     let state = State::from_slice(state_text).map_err(|source| Error::StateParse {

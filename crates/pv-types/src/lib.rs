@@ -8,9 +8,13 @@
 
 pub mod manifest;
 mod object_id;
+pub mod revision;
 mod state;
 mod validate;
 
 pub use object_id::{is_sha, ObjectId, ObjectIdError};
+pub use revision::{
+    check_local_name, check_revision, is_revision, is_revision_or_current, RevisionNameError,
+};
 pub use state::{in_part, State, StateError, SPEC_MULTI_PLATFORM, SPEC_SERVICE_SYSTEM};
 pub use validate::{Invalid, ValidationReport};
