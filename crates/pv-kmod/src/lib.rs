@@ -18,6 +18,7 @@
 mod cli;
 mod index;
 mod kernel;
+pub mod managed;
 
 use std::path::{Path, PathBuf};
 

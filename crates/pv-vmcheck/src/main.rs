@@ -76,6 +76,45 @@ fn kmod_dummy() -> Check {
     Ok("alias, options, reload, unload, errors".into())
 }
 
+/// Managed drivers as the runtime uses them: a BSP alias with an option
+/// from user metadata, required / optional / manual uses, unload at stop.
+fn drivers_managed() -> Check {
+    use pv_kmod::managed::{DriverUse, Drivers};
+    let meta = PathBuf::from("/run/pv-meta");
+    std::fs::create_dir_all(meta.join("user-meta")).map_err(|e| e.to_string())?;
+    std::fs::write(meta.join("user-meta/drivers.dummy.n"), "2\n").map_err(|e| e.to_string())?;
+    let bsp = serde_json::json!({"#spec": "driver-aliases@1",
+        "all": {"net": ["dummy numdummies=${user-meta:drivers.dummy.n}"], "ghost": ["no-such-module"]}});
+    let mut d = Drivers::new(Some(&bsp), pv_kmod::host_modules_dir(), meta);
+    ensure(d.status("net") == "UNLOADED", "net loaded before")?;
+    let uses = [
+        ("net".to_string(), DriverUse::Required),
+        ("ghost".to_string(), DriverUse::Optional),
+        ("wifi".to_string(), DriverUse::Manual),
+    ];
+    d.load_for("app", &uses)?;
+    ensure(d.status("net") == "LOADED", "net not LOADED")?;
+    ensure(d.status("ghost") == "UNLOADED", "ghost should have failed")?;
+    ensure(d.status("wifi") == "UNKNOWN", "wifi is not in the BSP")?;
+    ensure(
+        Path::new("/sys/class/net/dummy1").exists() && !Path::new("/sys/class/net/dummy2").exists(),
+        "numdummies from user-meta did not reach dummy",
+    )?;
+    let e = d.load_for("app", &[("ghost".to_string(), DriverUse::Required)]);
+    ensure(
+        e.as_ref()
+            .is_err_and(|e| e.contains("module no-such-module not found")),
+        format!("required ghost: {e:?}"),
+    )?;
+    d.unload_all();
+    ensure(d.status("net") == "UNLOADED", "net still LOADED")?;
+    ensure(
+        modprobe()?.kernel.state("dummy") == ModState::Absent,
+        "dummy still in the kernel",
+    )?;
+    Ok("required loaded with a user-meta option, optional failure tolerated, required failure reported, unloaded".into())
+}
+
 fn kmod_deps_xz() -> Check {
     let mp = modprobe()?;
     let r = mp.load("dm-crypt", "").map_err(|e| e.to_string())?;
@@ -230,6 +269,7 @@ fn main() {
     }
     let checks: Vec<Named> = vec![
         ("kmod-dummy", kmod_dummy),
+        ("drivers-managed", drivers_managed),
         ("kmod-deps-xz", kmod_deps_xz),
         ("disk-crypt", disk_crypt),
     ];
