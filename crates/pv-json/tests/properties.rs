@@ -9,6 +9,23 @@ fn number() -> impl Strategy<Value = String> {
         (any::<i32>(), 0u32..6, -30i32..30)
             .prop_map(|(m, f, e)| format!("{m}.{}e{e}", "5".repeat(f as usize + 1))),
         "[1-9][0-9]{0,30}",
+        // exponents far below any value, up to wider than i64
+        (any::<i32>(), any::<u64>(), "[0-9]{0,8}")
+            .prop_map(|(m, e, more)| format!("{m}e-{e}{more}")),
+        // around the edges of the kept range
+        (
+            any::<i32>(),
+            -(pv_json::MAX_EXP + 20)..-(pv_json::MAX_EXP - 20)
+        )
+            .prop_map(|(m, e)| format!("{m}E{e}")),
+    ]
+}
+
+/// Literals beyond the largest exponent.
+fn huge_number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (1u32..1000, "[1-9][0-9]{19,30}").prop_map(|(m, e)| format!("{m}e{e}")),
+        (1u32..1000, pv_json::MAX_EXP..i64::MAX).prop_map(|(m, e)| format!("-{m}e+{e}")),
     ]
 }
 
@@ -52,6 +69,12 @@ proptest! {
         let a: f64 = n.parse().unwrap();
         let b: f64 = c.parse().unwrap();
         prop_assert!(a == b || (a - b).abs() <= a.abs() * 1e-15, "{} -> {}", n, c);
+    }
+
+    #[test]
+    fn numbers_beyond_the_range_are_refused(n in huge_number()) {
+        prop_assert!(parse(n.as_bytes()).is_err(), "{}", n);
+        prop_assert!(!pv_json::number_in_range(&n));
     }
 
     #[test]
