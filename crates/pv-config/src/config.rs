@@ -9,8 +9,8 @@ use crate::keys::{Key, KeyDef, KEYS};
 use crate::level::{Level, LevelMask};
 use crate::sysctl::{self, SysctlSetting};
 use crate::typed::{
-    BootloaderType, InitMode, LogLevel, LogOutputs, LogTimestamp, PowerMode, SecurebootMode,
-    SizeSpec, WdtMode,
+    BootloaderType, InitMode, LogOutputs, LogTimestamp, PowerMode, SecurebootMode, SizeSpec,
+    WdtMode,
 };
 use crate::value::Value;
 
@@ -361,10 +361,6 @@ impl Config {
 
     pub fn log_timestamp(&self) -> LogTimestamp {
         LogTimestamp::from_name(self.enum_name(Key::PvLogTimestamp)).expect("table names")
-    }
-
-    pub fn log_level(&self) -> LogLevel {
-        LogLevel::from_int(self.get_int(Key::PvLogLevel))
     }
 
     pub fn log_server_outputs(&self) -> LogOutputs {

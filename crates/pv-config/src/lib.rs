@@ -83,7 +83,7 @@ pub use level::{Level, LevelMask};
 pub use load::BootSources;
 pub use sysctl::{sysctl_path, SysctlSetting};
 pub use typed::{
-    BootloaderType, InitMode, LogLevel, LogOutputs, LogTimestamp, PowerMode, SecurebootMode,
-    SizeSpec, WdtMode,
+    BootloaderType, InitMode, LogOutputs, LogTimestamp, PowerMode, SecurebootMode, SizeSpec,
+    WdtMode,
 };
 pub use value::{parse_bool, parse_duration, Ty, Value};

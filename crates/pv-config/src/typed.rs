@@ -116,34 +116,6 @@ name_enum! {
     }
 }
 
-/// `PV_LOG_LEVEL` values as the code defines them (the published docs give
-/// a different list; the code is what the logs are filtered by).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LogLevel {
-    Fatal = 0,
-    Error = 1,
-    Warn = 2,
-    Info = 3,
-    Debug = 4,
-    Trace = 5,
-    All = 6,
-}
-
-impl LogLevel {
-    /// Map a configured integer; values above 6 mean `All`, below 0 `Fatal`.
-    pub fn from_int(v: i64) -> LogLevel {
-        match v {
-            i64::MIN..=0 => LogLevel::Fatal,
-            1 => LogLevel::Error,
-            2 => LogLevel::Warn,
-            3 => LogLevel::Info,
-            4 => LogLevel::Debug,
-            5 => LogLevel::Trace,
-            _ => LogLevel::All,
-        }
-    }
-}
-
 /// `PV_LOG_SERVER_OUTPUTS` as a bit mask (bit values of the original, so the
 /// number reported by the control API matches).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -297,13 +269,5 @@ mod tests {
         assert_eq!(SizeSpec::parse("K"), None);
         assert_eq!(SizeSpec::parse("-1"), None);
         assert_eq!(SizeSpec::parse("99999999999999T"), None);
-    }
-
-    #[test]
-    fn log_levels() {
-        assert_eq!(LogLevel::from_int(0), LogLevel::Fatal);
-        assert_eq!(LogLevel::from_int(4), LogLevel::Debug);
-        assert_eq!(LogLevel::from_int(6), LogLevel::All);
-        assert_eq!(LogLevel::from_int(42), LogLevel::All);
     }
 }

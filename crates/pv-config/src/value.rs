@@ -141,9 +141,9 @@ impl Value {
             Value::Int(i) => out.push_str(&i.to_string()),
             Value::Duration(d) => out.push_str(&d.as_secs().to_string()),
             Value::Str(None) => out.push_str("null"),
-            Value::Str(Some(s)) => crate::json::write_string(out, s),
+            Value::Str(Some(s)) => pv_json::write_quoted(out, s),
             Value::Enum(i, _) => out.push_str(&i.to_string()),
-            Value::Size(_, raw) => crate::json::write_string(out, raw),
+            Value::Size(_, raw) => pv_json::write_quoted(out, raw),
             Value::LogOutputs(o) => out.push_str(&o.0.to_string()),
         }
     }

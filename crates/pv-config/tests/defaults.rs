@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use pv_config::{
-    BootloaderType, Config, InitMode, Key, Level, LogLevel, LogOutputs, LogTimestamp, PowerMode,
+    BootloaderType, Config, InitMode, Key, Level, LogOutputs, LogTimestamp, PowerMode,
     SecurebootMode, SizeSpec, Ty, Value, WdtMode, KEYS,
 };
 
@@ -19,7 +19,6 @@ fn sample_of_defaults_matches_spec() {
     assert_eq!(secs(Key::PhUpdaterInterval), 60);
     assert_eq!(secs(Key::PhUpdaterNetworkTimeout), 120);
     assert_eq!(c.get_int(Key::PvLogLevel), 0);
-    assert_eq!(c.log_level(), LogLevel::Fatal);
     assert_eq!(c.secureboot_mode(), SecurebootMode::Lenient);
     assert!(!c.get_bool(Key::PvStorageGcKeepFactory));
     assert_eq!(c.get_int(Key::PvStorageGcReserved), 5);

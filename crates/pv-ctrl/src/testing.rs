@@ -188,14 +188,10 @@ impl Drop for FakeDevice {
     }
 }
 
-fn json_string(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
-
 fn render_meta(pairs: &[(String, String)]) -> String {
     let items: Vec<String> = pairs
         .iter()
-        .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v)))
+        .map(|(k, v)| format!("{}:{}", pv_json::quote(k), pv_json::quote(v)))
         .collect();
     format!("{{{}}}", items.join(","))
 }

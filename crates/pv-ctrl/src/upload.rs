@@ -1,7 +1,6 @@
 //! Request bodies: capped reads, draining, and object uploads streamed into
 //! the pool directory while hashing.
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -60,17 +59,10 @@ pub(crate) fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.pvtmp-ctrl-{}-{n}", std::process::id()))
 }
 
-fn hash_file(path: &Path) -> io::Result<ObjectId> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    io::copy(&mut f, &mut h)?;
-    Ok(ObjectId::from_bytes(h.finalize().into()))
-}
-
 /// True if `<dir>/<id>` exists and hashes to `id`.
 async fn present_and_valid(dir: &Path, id: ObjectId) -> bool {
     let path = dir.join(id.to_hex());
-    tokio::task::spawn_blocking(move || hash_file(&path).is_ok_and(|h| h == id))
+    tokio::task::spawn_blocking(move || pv_objects::hash_file(&path).is_ok_and(|h| h == id))
         .await
         .unwrap_or(false)
 }

@@ -120,21 +120,17 @@ pub fn json_lines(rec: &LogRecord, tsec: u64, ts_format: Option<&str>) -> String
     for line in message_lines(rec) {
         out.push_str(&format!("{{\"tsec\":{tsec},\"tnano\":0,"));
         if let Some(ts) = &ts {
-            out.push_str(&format!("\"ts\":{},", json_str(ts)));
+            out.push_str(&format!("\"ts\":{},", pv_json::quote(ts)));
         }
         out.push_str(&format!(
             "\"platform\":{},\"lvl\":{},\"src\":{},\"msg\":{}}}\n",
-            json_str(&rec.platform),
-            json_str(rec.level.name()),
-            json_str(&rec.source),
-            json_str(&line)
+            pv_json::quote(&rec.platform),
+            pv_json::quote(rec.level.name()),
+            pv_json::quote(&rec.source),
+            pv_json::quote(&line)
         ));
     }
     out
-}
-
-fn json_str(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
 }
 
 #[cfg(test)]

@@ -53,6 +53,13 @@ impl Level {
         Level::ALL_LEVELS.get(usize::try_from(n).ok()?).copied()
     }
 
+    /// The level `PV_LOG_LEVEL` sets, as the original reads the number:
+    /// below 0 is FATAL, above 6 is ALL (the one place the configured
+    /// number is interpreted).
+    pub fn from_config(n: i64) -> Level {
+        Level::from_number(n.clamp(0, Level::All as i64)).unwrap_or(Level::All)
+    }
+
     /// Parse a level name, case-insensitively (`info`, `WARN`, ...).
     pub fn from_name(name: &str) -> Option<Level> {
         let upper = name.trim().to_ascii_uppercase();
@@ -104,6 +111,16 @@ mod tests {
         assert_eq!(Level::from_number(7), None);
         assert_eq!(Level::from_number(-1), None);
         assert_eq!(Level::from_name("warning"), None);
+    }
+
+    #[test]
+    fn configured_numbers_clamp() {
+        assert_eq!(Level::from_config(i64::MIN), Level::Fatal);
+        assert_eq!(Level::from_config(-1), Level::Fatal);
+        assert_eq!(Level::from_config(0), Level::Fatal);
+        assert_eq!(Level::from_config(4), Level::Debug);
+        assert_eq!(Level::from_config(6), Level::All);
+        assert_eq!(Level::from_config(42), Level::All);
     }
 
     #[test]

@@ -90,14 +90,10 @@ pub fn cpu_model_from(cpuinfo: &str) -> String {
     String::new()
 }
 
-fn json_str(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
-
 /// `{"kernel.name","kernel.release","kernel.version","node.name","machine"}`.
 pub fn uname_json() -> String {
     let u = rustix::system::uname();
-    let s = |c: &std::ffi::CStr| json_str(&c.to_string_lossy());
+    let s = |c: &std::ffi::CStr| pv_json::quote(&c.to_string_lossy());
     format!(
         "{{\"kernel.name\":{},\"kernel.release\":{},\"kernel.version\":{},\"node.name\":{},\"machine\":{}}}",
         s(u.sysname()),
@@ -243,8 +239,8 @@ pub fn interfaces_json(addrs: &[IfAddress]) -> String {
         if i > 0 {
             out.push(',');
         }
-        let items: Vec<String> = list.iter().map(|s| json_str(s)).collect();
-        let _ = write!(out, "{}:[{}]", json_str(k), items.join(","));
+        let items: Vec<String> = list.iter().map(|s| pv_json::quote(s)).collect();
+        let _ = write!(out, "{}:[{}]", pv_json::quote(k), items.join(","));
     }
     out.push('}');
     out

@@ -17,20 +17,16 @@ pub fn render<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&json_string(k));
+        out.push_str(&pv_json::quote(k));
         out.push(':');
         if is_json_container(v) {
             out.push_str(v);
         } else {
-            out.push_str(&json_string(v));
+            out.push_str(&pv_json::quote(v));
         }
     }
     out.push('}');
     out
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
 }
 
 #[cfg(test)]

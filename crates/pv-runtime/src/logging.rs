@@ -82,9 +82,7 @@ pub fn log_config(cfg: &Config, layout: &Layout, rev: &str) -> LogConfig {
         revision: Some(rev.to_string()),
         ..Default::default()
     };
-    if let Some(l) = Level::from_number(cfg.get_int(Key::PvLogLevel)) {
-        c.level = l;
-    }
+    c.level = Level::from_config(cfg.get_int(Key::PvLogLevel));
     if let Ok(o) = Outputs::parse(&cfg.log_server_outputs().names()) {
         c.outputs = o;
     }
