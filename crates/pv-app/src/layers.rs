@@ -36,6 +36,17 @@ struct DirMeta {
     mtime: i64,
 }
 
+/// A uid or gid from a tar header. A malformed field or one beyond what
+/// `chown` takes (`u32::MAX` means "unchanged") refuses the layer: reading
+/// it as 0 would make the file root's.
+fn owner_id(field: io::Result<u64>, what: &str) -> std::result::Result<u32, String> {
+    match field {
+        Ok(n) if n < u64::from(u32::MAX) => Ok(n as u32),
+        Ok(n) => Err(format!("{what} {n} is out of range")),
+        Err(e) => Err(format!("malformed {what} field: {e}")),
+    }
+}
+
 /// Unpacks layers, in order, into `root`.
 pub struct Extractor {
     root: PathBuf,
@@ -112,8 +123,8 @@ impl Extractor {
         }
         let h = entry.header();
         let mode = h.mode().unwrap_or(0o644) & 0o7777;
-        let uid = h.uid().unwrap_or(0) as u32;
-        let gid = h.gid().unwrap_or(0) as u32;
+        let uid = owner_id(h.uid(), "uid").map_err(|r| Self::unsafe_entry(label, &name, r))?;
+        let gid = owner_id(h.gid(), "gid").map_err(|r| Self::unsafe_entry(label, &name, r))?;
         let mtime = h.mtime().unwrap_or(0) as i64;
         let existing = fs::symlink_metadata(&dest).ok();
         if kind.is_dir() {
@@ -383,4 +394,60 @@ pub fn set_mtime(p: &Path, secs: i64) -> Result<()> {
     .map_err(io::Error::from)
     .at("set times", p)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_file_layer(edit: impl FnOnce(&mut tar::Header)) -> Vec<u8> {
+        let mut h = tar::Header::new_gnu();
+        h.set_path("etc/owned").unwrap();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_uid(1000);
+        h.set_gid(1000);
+        edit(&mut h);
+        h.set_cksum();
+        let mut b = tar::Builder::new(vec![]);
+        b.append(&h, &b"x"[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn apply(layer: &[u8]) -> (tempfile::TempDir, Result<()>) {
+        let d = tempfile::tempdir().unwrap();
+        let mut x = Extractor::new(d.path());
+        let r = x.apply_layer(layer, "sha256:l0");
+        (d, r)
+    }
+
+    #[test]
+    fn owner_ids_out_of_range_or_malformed_refuse_the_layer() {
+        let (d, r) = apply(&one_file_layer(|_| {}));
+        r.unwrap();
+        assert!(d.path().join("etc/owned").is_file());
+        type Edit = fn(&mut tar::Header);
+        let cases: [(Edit, &str); 4] = [
+            (|h| h.set_uid(1 << 32), "uid 4294967296 is out of range"),
+            (
+                |h| h.set_gid(u64::from(u32::MAX)),
+                "gid 4294967295 is out of range",
+            ),
+            (
+                |h| h.as_old_mut().uid = *b"zz\0\0\0\0\0\0",
+                "malformed uid field",
+            ),
+            (
+                |h| h.as_old_mut().gid = *b"-1\0\0\0\0\0\0",
+                "malformed gid field",
+            ),
+        ];
+        for (edit, why) in cases {
+            let (d, r) = apply(&one_file_layer(edit));
+            let err = r.unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains("etc/owned"), "{err}");
+            assert!(!d.path().join("etc/owned").exists());
+        }
+    }
 }

@@ -78,6 +78,14 @@ fn write(path: &Path, value: &str) -> Result<()> {
     fs::write(path, value).map_err(|e| pv_fs::FsError::new("write", path, e).into())
 }
 
+/// A write whose failure does not stop the container (the kernel may lack
+/// the controller), but is logged with its path.
+fn write_or_warn(path: &Path, value: &str) {
+    if let Err(e) = fs::write(path, value) {
+        tracing::warn!("cgroup: cannot write {value:?} to {}: {e}", path.display());
+    }
+}
+
 impl Cgroup {
     /// Create `rel` in every hierarchy (cpuset gets its parent's cpus/mems).
     pub fn create(hierarchies: &[Hierarchy], rel: &str) -> Result<Cgroup> {
@@ -93,15 +101,18 @@ impl Cgroup {
                         .map_err(|e| pv_fs::FsError::new("create cgroup", &cur, e))?;
                     if h.controllers.iter().any(|c| c == "cpuset") {
                         for f in ["cpuset.cpus", "cpuset.mems"] {
-                            if let Ok(v) = fs::read_to_string(parent.join(f)) {
-                                let _ = fs::write(cur.join(f), v.trim());
+                            match fs::read_to_string(parent.join(f)) {
+                                Ok(v) => write_or_warn(&cur.join(f), v.trim()),
+                                Err(e) => tracing::warn!(
+                                    "cgroup: cannot read {}: {e}",
+                                    parent.join(f).display()
+                                ),
                             }
                         }
                     }
                     if h.v2 {
                         // let the limits of memory/pids/cpu apply below the parent
-                        let _ =
-                            fs::write(parent.join("cgroup.subtree_control"), "+memory +pids +cpu");
+                        write_or_warn(&parent.join("cgroup.subtree_control"), "+memory +pids +cpu");
                     }
                 }
             }
@@ -161,13 +172,19 @@ impl Cgroup {
     /// SIGKILL every process of the cgroup.
     pub fn kill_all(&self) {
         if let Some((_, dir)) = self.dirs.iter().find(|(h, _)| h.v2) {
-            if fs::write(dir.join("cgroup.kill"), "1").is_ok() {
-                return;
+            let kill = dir.join("cgroup.kill");
+            match fs::write(&kill, "1") {
+                Ok(()) => return,
+                // before Linux 5.14 there is no cgroup.kill: signal each pid
+                Err(e) => tracing::debug!("cgroup: {}: {e}; killing each process", kill.display()),
             }
         }
         for pid in self.pids() {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL)
+            {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => tracing::warn!("cgroup {}: cannot kill pid {pid}: {e}", self.rel),
+            }
         }
     }
 
@@ -181,7 +198,9 @@ impl Cgroup {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let _ = self.remove();
+        if let Err(e) = self.remove() {
+            tracing::warn!("{e}");
+        }
     }
 
     /// Remove the cgroup directories (they must be empty of processes).

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use pv_fs::{FsError, IoResultExt};
+use pv_fs::{AtomicFile, FsError, IoResultExt};
 
 use crate::DirMaxSize;
 
@@ -188,20 +188,15 @@ pub fn rotate_if_needed(file: &Path, rotate_size: u64) -> Result<Option<Rotated>
         .unwrap_or(0)
         + 1;
     let compressed = dir.join(format!("{name}.{next}.gz"));
-    let tmp = dir.join(format!(".{name}.{next}.gz.tmp"));
-    let result = (|| {
-        let mut input = File::open(file).at("open", file)?;
-        let out = File::create(&tmp).at("create", &tmp)?;
-        let mut enc = GzEncoder::new(out, Compression::default());
-        io::copy(&mut input, &mut enc).at("compress into", &tmp)?;
-        enc.finish().at("compress into", &tmp)?;
-        fs::rename(&tmp, &compressed).at("rename into", &compressed)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::remove_file(file).at("remove", file)?;
+    // the compressed copy is durable before the original goes (pv-fs: temp,
+    // fsync, rename, fsync dir); an interrupted rotation leaves a temp
+    // the janitor removes, or both files, never neither
+    let mut input = File::open(file).at("open", file)?;
+    let out = AtomicFile::create(&compressed)?;
+    let mut enc = GzEncoder::new(out, Compression::default());
+    io::copy(&mut input, &mut enc).at("compress into", &compressed)?;
+    enc.finish().at("compress into", &compressed)?.commit()?;
+    pv_fs::remove_durable(file)?;
     let compressed_size = fs::metadata(&compressed).map(|m| m.len()).unwrap_or(0);
     Ok(Some(Rotated {
         compressed,
@@ -279,7 +274,7 @@ pub fn enforce_budget(root: &Path, wm: &Watermarks, current: u64) -> (u64, Vec<P
         if seqs.is_empty() {
             dir.rotated.remove(&base);
         }
-        if fs::remove_file(&path).is_ok() {
+        if pv_fs::remove_durable(&path).is_ok() {
             size = size.saturating_sub(len);
             dir.own_size = dir.own_size.saturating_sub(len);
             removed.push(path);
