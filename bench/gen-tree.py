@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
-"""Generate a deterministic tree of mixed file sizes: gen-tree.py DIR TOTAL_MIB FILES"""
+"""Generate a deterministic tree of mixed file sizes.
+
+gen-tree.py DIR TOTAL_MIB FILES [SMALL_FILES SMALL_MAX_KIB]
+
+SMALL_FILES files get a random size of 1 B .. SMALL_MAX_KIB KiB (default:
+99% of the files, up to 64 KiB); the others share the rest of TOTAL_MIB
+equally. Every file's content is unique.
+"""
 import os, random, sys
 
 root, total_mib, files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+small = int(sys.argv[4]) if len(sys.argv) > 4 else files - max(1, files // 100)
+small_max = int(sys.argv[5]) * 1024 if len(sys.argv) > 5 else 64 * 1024
 rng = random.Random(42)
-big = max(1, files // 100)
-small = files - big
-small_sizes = [rng.randint(1, 64 * 1024) for _ in range(small)]
+big = files - small
+small_sizes = [rng.randint(1, small_max) for _ in range(small)]
 rest = max(0, total_mib * 1024 * 1024 - sum(small_sizes))
-big_sizes = [rest // big] * big
+big_sizes = [rest // big] * big if big else []
 block = os.urandom(1 << 20)
 for i, size in enumerate(small_sizes + big_sizes):
     d = os.path.join(root, "d%02d" % (i % 50), "s%02d" % (i % 7))

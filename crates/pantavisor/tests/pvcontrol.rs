@@ -123,7 +123,7 @@ fn pvcontrol_against_a_running_device() {
     });
     let r = pvr_core::Repo::open(&repo, &d.path().join("pvr-config")).unwrap();
     let tgz = d.path().join("v2.pvrexport.tgz");
-    pvr_core::export::export(&r, &[], tgz.to_str().unwrap()).unwrap();
+    pvr_core::export::export(&r, &Default::default(), tgz.to_str().unwrap()).unwrap();
     let (c, o, e) = pvc(
         &s,
         &["steps", "install", tgz.to_str().unwrap(), "locals/v2"],

@@ -32,6 +32,8 @@ pub fn read_export(file: &Path, pool: &ObjectStore) -> Result<ExportContent> {
     let mut ar = tar::Archive::new(reader);
     let mut state = None;
     let mut written = BTreeSet::new();
+    // objects are made durable together once the archive is read
+    let batch = pool.batch();
     let entries = ar.entries().map_err(|e| bad(e.to_string()))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| bad(format!("truncated or corrupt archive: {e}")))?;
@@ -55,11 +57,11 @@ pub fn read_export(file: &Path, pool: &ObjectStore) -> Result<ExportContent> {
             let id: ObjectId = sha
                 .parse()
                 .map_err(|_| bad(format!("member {name:?} is not objects/<sha256>")))?;
-            if pool.contains(&id) {
+            if pool.contains(&id) || written.contains(&id) {
                 continue;
             }
             let what = file.join(&name);
-            pool.put_reader(&mut entry, Some(&id), &what)?;
+            batch.put_reader(&mut entry, Some(&id), &what)?;
             written.insert(id);
         } else {
             return Err(bad(format!(
@@ -67,6 +69,7 @@ pub fn read_export(file: &Path, pool: &ObjectStore) -> Result<ExportContent> {
             )));
         }
     }
+    batch.publish()?;
     let state = state.ok_or_else(|| bad("no json member".into()))?;
     state
         .validate_structure()

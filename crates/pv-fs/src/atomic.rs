@@ -17,7 +17,7 @@ pub fn is_temp_name(name: &str) -> bool {
     name.contains(TEMP_MARKER)
 }
 
-fn temp_path_for(target: &Path) -> PathBuf {
+pub(crate) fn temp_path_for(target: &Path) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = target
         .file_name()
@@ -26,7 +26,7 @@ fn temp_path_for(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}{TEMP_MARKER}{}-{n}", std::process::id()))
 }
 
-fn parent_of(path: &Path) -> &Path {
+pub(crate) fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -110,18 +110,22 @@ impl AtomicFile {
 }
 
 /// A fully written temp file whose data is not yet known to be durable.
-/// Used for batches: write many files, make them durable with one
-/// [`syncfs`], then [`PendingRename::rename`] each and fsync the directory.
+/// Used for batches: write many files, then [`crate::publish`] them (one
+/// flush, the renames, the directory fsyncs).
 #[derive(Debug)]
 pub struct PendingRename {
     tmp: PathBuf,
     target: PathBuf,
+    /// The temp file, kept open (within a budget of descriptors) so that
+    /// waiting for its writeback needs no second open.
+    file: Option<crate::batch::KeptFile>,
 }
 
 impl PendingRename {
     /// Move the temp file to its target (no fsync: see [`syncfs`]).
     pub fn rename(mut self) -> Result<(), FsError> {
         crate::fault::point(&format!("rename:{}", crate::fault::label(&self.target)));
+        self.file.take();
         let tmp = std::mem::take(&mut self.tmp);
         fs::rename(&tmp, &self.target).at("rename into", &self.target)
     }
@@ -143,6 +147,16 @@ impl PendingRename {
     pub fn target(&self) -> &Path {
         &self.target
     }
+
+    /// Where the bytes are until the rename.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The temp file if it was kept open.
+    pub(crate) fn kept_file(&self) -> Option<&File> {
+        self.file.as_ref().map(|k| k.file())
+    }
 }
 
 impl Drop for PendingRename {
@@ -161,6 +175,18 @@ pub fn syncfs(path: &Path) -> Result<(), FsError> {
 }
 
 impl AtomicFile {
+    /// Close the temp file after starting its writeback, for a batch made
+    /// durable by [`crate::publish`].
+    pub fn finish_writeback(mut self) -> PendingRename {
+        let kept = self.file.take().and_then(|f| {
+            crate::batch::start_writeback(&f);
+            crate::batch::KeptFile::keep(f)
+        });
+        let mut p = self.finish_unsynced();
+        p.file = kept;
+        p
+    }
+
     /// Close the temp file without syncing it; the caller makes it durable
     /// (see [`PendingRename`]).
     pub fn finish_unsynced(mut self) -> PendingRename {
@@ -168,6 +194,7 @@ impl AtomicFile {
         PendingRename {
             tmp: std::mem::take(&mut self.tmp),
             target: std::mem::take(&mut self.target),
+            file: None,
         }
     }
 }

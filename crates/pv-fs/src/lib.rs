@@ -10,6 +10,7 @@
 //! absolute paths, empty segments and symlinks on the way.
 
 mod atomic;
+mod batch;
 mod error;
 pub mod fault;
 mod paths;
@@ -18,5 +19,6 @@ pub use atomic::{
     copy_atomic, fsync_dir, is_temp_name, remove_durable, rename_durable, syncfs, write_atomic,
     write_replace, AtomicFile, PendingRename, TEMP_MARKER,
 };
+pub use batch::{publish, start_writeback};
 pub use error::{FsError, IoResultExt, PathError};
 pub use paths::{safe_join, validate_rel_path};

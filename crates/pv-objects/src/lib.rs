@@ -3,13 +3,15 @@
 //!
 //! Writes hash while streaming into a temp file and only rename once the
 //! digest is known (and, when the caller expects a digest, matches it).
-//! [`ObjectStore::ingest`] adds many files with one filesystem sync instead
-//! of one fsync per file. Reads that leave the store are verified.
+//! [`ObjectStore::ingest`] (files) and [`ObjectStore::batch`] (streams) add
+//! many objects with one flush instead of one fsync per object. Reads that leave the store are verified.
 
+mod batch;
 mod error;
 mod hash;
 mod store;
 
+pub use batch::Batch;
 pub use error::ObjectError;
 pub use hash::{hash_file, hash_reader, HashingWriter};
 pub use store::{IngestItem, IngestStats, ObjectStore};

@@ -100,7 +100,9 @@ impl ObjectStore {
     }
 
     /// Add many files at once: copied and hashed in parallel, made durable
-    /// with one filesystem sync, then renamed into place.
+    /// together with one flush ([`pv_fs::publish`]), then renamed into
+    /// place. An object never has its final name before its bytes are
+    /// durable.
     pub fn ingest(
         &self,
         items: &[IngestItem],
@@ -116,13 +118,13 @@ impl ObjectStore {
                         return Ok(None);
                     }
                 }
-                let r = self.write_temp_from_file(&it.src, it.expected.as_ref())?;
-                if r.1.is_some() {
-                    let len = fs::metadata(&it.src).map(|m| m.len()).unwrap_or(0);
+                let (id, pending, len) =
+                    self.write_temp_from_file(&it.src, it.expected.as_ref())?;
+                if pending.is_some() {
                     written.fetch_add(len, Ordering::Relaxed);
                     progress(len);
                 }
-                Ok(Some(r))
+                Ok(Some((id, pending)))
             })
             .collect();
         let mut pending = vec![];
@@ -136,25 +138,19 @@ impl ObjectStore {
         if pending.is_empty() {
             return Ok(stats);
         }
-        let t = std::time::Instant::now();
-        pv_fs::syncfs(&self.dir)?;
-        if std::env::var_os("PVR_TIMINGS").is_some() {
-            eprintln!("timing: syncfs: {:.3}s", t.elapsed().as_secs_f64());
-        }
         stats.written = pending.len();
-        for p in pending {
-            // two sources with the same content: the first rename wins, the
-            // second replaces it with identical bytes
-            p.rename()?;
+        let t = std::time::Instant::now();
+        pv_fs::publish(&self.dir, pending)?;
+        if std::env::var_os("PVR_TIMINGS").is_some() {
+            eprintln!("timing: publish: {:.3}s", t.elapsed().as_secs_f64());
         }
-        pv_fs::fsync_dir(&self.dir)?;
         stats.bytes = written.into_inner();
         Ok(stats)
     }
 
     /// Write `r` to a temp file in the store, hashing as it goes. Returns the
     /// id and, unless the object is already present, the pending rename.
-    fn write_temp(
+    pub(crate) fn write_temp(
         &self,
         mut r: impl Read,
         expected: Option<&ObjectId>,
@@ -190,7 +186,7 @@ impl ObjectStore {
         if expected.is_none() && self.contains(&id) {
             return Ok((id, None));
         }
-        let pending = file.finish_unsynced();
+        let pending = file.finish_writeback();
         let pending = if expected.is_none() {
             pending.retarget(self.path(&id))
         } else {
@@ -202,22 +198,26 @@ impl ObjectStore {
     /// Like `write_temp` for a file source: the bytes are copied in the
     /// kernel (`copy_file_range`, a reflink where the filesystem can), then
     /// the copy itself is hashed, so what is stored is what is verified.
+    /// Also returns the number of bytes copied.
     fn write_temp_from_file(
         &self,
         src: &Path,
         expected: Option<&ObjectId>,
-    ) -> Result<(ObjectId, Option<PendingRename>), ObjectError> {
+    ) -> Result<(ObjectId, Option<PendingRename>, u64), ObjectError> {
+        let mut input = File::open(src).at("open", src)?;
+        let len = input.metadata().at("stat", src)?.len();
         let Some(expected) = expected else {
-            let f = File::open(src).at("open", src)?;
-            return self.write_temp(f, None, src);
+            let (id, pending) = self.write_temp(input, None, src)?;
+            return Ok((id, pending, len));
         };
         let target = self.path(expected);
-        let mut input = File::open(src).at("open", src)?;
         let mut tmp = AtomicFile::create(&target)?;
-        io::copy(&mut input, tmp.file_mut()).at("copy into", &target)?;
+        // the length known up front saves the read that would find EOF; a
+        // file that changed meanwhile fails the hash check below
+        io::copy(&mut (&mut input).take(len), tmp.file_mut()).at("copy into", &target)?;
         let f = tmp.file_mut();
         io::Seek::seek(f, io::SeekFrom::Start(0)).at("seek", &target)?;
-        let actual = hash_reader(&mut *f).at("read back", &target)?;
+        let actual = hash_reader((&mut *f).take(len)).at("read back", &target)?;
         if actual != *expected {
             return Err(ObjectError::Mismatch {
                 path: src.to_path_buf(),
@@ -225,7 +225,7 @@ impl ObjectStore {
                 actual,
             });
         }
-        Ok((actual, Some(tmp.finish_unsynced())))
+        Ok((actual, Some(tmp.finish_writeback()), len))
     }
 
     /// Re-hash object `id` and check it.

@@ -20,16 +20,17 @@ pub struct CheckoutOptions {
     pub canonical: bool,
 }
 
-/// Refuse a state whose keys could write outside the checkout, and make
-/// sure every object it needs is in the pool with the right content.
-/// Nothing is written before this passes.
-pub fn preflight(repo: &Repo, state: &State, progress: &Progress) -> Result<()> {
+/// Refuse a state that is malformed or whose keys could reach outside the
+/// checkout (`..`, absolute paths, empty segments, `.pvr/`, a symlinked
+/// directory on the way). The one check of `checkout`, `commit` and
+/// `deploy`; `what` names the state in the error.
+pub fn validate_keys(repo: &Repo, state: &State, what: &str) -> Result<()> {
     if let Err(mut report) = state.validate_structure() {
         // an empty pristine state (no #spec yet) has nothing to write
         report.0.retain(|e| *e != pv_types::Invalid::MissingSpec);
         if !report.0.is_empty() {
             return Err(Error::InvalidState {
-                what: "committed state".into(),
+                what: what.into(),
                 report,
             });
         }
@@ -37,22 +38,30 @@ pub fn preflight(repo: &Repo, state: &State, progress: &Progress) -> Result<()> 
     for k in state.keys().filter(|k| *k != "#spec") {
         pv_fs::safe_join(&repo.root, k)?;
     }
+    Ok(())
+}
+
+/// Refuse a state whose keys could write outside the checkout, and make
+/// sure every object it needs is in the pool with the right content.
+/// Nothing is written before this passes.
+pub fn preflight(repo: &Repo, state: &State, progress: &Progress) -> Result<()> {
+    validate_keys(repo, state, "committed state")?;
     let ids = state.object_ids();
-    let total: u64 = ids
-        .iter()
-        .filter_map(|id| repo.objects.path(id).metadata().ok())
-        .map(|m| m.len())
-        .sum();
-    let bar = progress.bytes("verifying", total);
+    let bar = progress.bytes("verifying", || {
+        ids.iter()
+            .filter_map(|id| repo.objects.path(id).metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    });
     ids.par_iter().try_for_each(|id| {
         repo.objects.verify(id)?;
-        bar.inc(
+        bar.inc_with(|| {
             repo.objects
                 .path(id)
                 .metadata()
                 .map(|m| m.len())
-                .unwrap_or(0),
-        );
+                .unwrap_or(0)
+        });
         Ok::<_, Error>(())
     })?;
     bar.finish();

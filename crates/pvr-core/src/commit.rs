@@ -7,7 +7,7 @@ use pv_types::{State, SPEC_SERVICE_SYSTEM};
 use serde_json::Value;
 
 use crate::progress::Progress;
-use crate::{history, status, working, Error, Repo, Result};
+use crate::{checkout, history, status, working, Error, Repo, Result};
 
 /// Default commit message, as pvr writes it.
 pub const NO_MESSAGE: &str = "** No commit message **";
@@ -34,6 +34,8 @@ pub fn commit(
 ) -> Result<CommitReport> {
     let timer = Timer::start();
     let pristine = repo.pristine()?;
+    // a hand-edited `.pvr/json` is refused as checkout refuses it
+    checkout::validate_keys(repo, &pristine, "committed state")?;
     let staged = repo.staged()?;
     let work = working::compute(repo, &pristine, &staged, progress)?;
     timer.lap("working state");
@@ -70,17 +72,6 @@ pub fn commit(
             }
         }
     }
-    let total: u64 = items
-        .iter()
-        .filter_map(|i| i.src.metadata().ok())
-        .map(|m| m.len())
-        .sum();
-    let bar = progress.bytes("storing", total);
-    let stats = repo.objects.ingest(&items, &|n| bar.inc(n))?;
-    bar.finish();
-    timer.lap("objects");
-    report.objects_written = stats.written;
-
     let mut map = pristine.clone().into_map();
     pv_json::merge_patch::apply(&mut map, &patch);
     let mut next = State::from_map(map);
@@ -88,11 +79,25 @@ pub fn commit(
         // pvr cannot commit a state without #spec; we adopt the default
         next.insert("#spec", Value::String(SPEC_SERVICE_SYSTEM.into()));
     }
+    // nothing is written (not even objects) for a state checkout would refuse
     next.validate_structure()
         .map_err(|report| Error::InvalidState {
             what: "working tree".into(),
             report,
         })?;
+    checkout::validate_keys(repo, &next, "working tree")?;
+    let bar = progress.bytes("storing", || {
+        items
+            .iter()
+            .filter_map(|i| i.src.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    });
+    let stats = repo.objects.ingest(&items, &|n| bar.inc(n))?;
+    bar.finish();
+    timer.lap("objects");
+    report.objects_written = stats.written;
+
     repo.write_pristine(&next)?;
     let msg = message.unwrap_or(NO_MESSAGE);
     pv_fs::write_atomic(repo.pvr_dir().join("commitmsg"), msg.as_bytes())?;
@@ -106,6 +111,7 @@ pub fn commit(
 /// `commit --checkpoint`: write and stage `checkpoint.json` =
 /// `{"major":"<now, RFC 3339>"}`.
 pub fn write_checkpoint(repo: &Repo, progress: &Progress) -> Result<()> {
+    checkout::validate_keys(repo, &repo.pristine()?, "committed state")?;
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc())

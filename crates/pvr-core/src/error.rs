@@ -39,8 +39,9 @@ pub enum Error {
 /// Result of a pvr operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Parse the JSON text of a working-tree file the way pvr reports errors:
-/// `JSON Unmarshal (<path>): <reason>`.
+/// Parse the JSON text of a working-tree file as the original pvr reads it
+/// (Go's replacements inside strings, see [`crate::gotext`]), reporting
+/// errors as it does: `JSON Unmarshal (<path>): <reason>`.
 pub(crate) fn parse_json_file(rel: &str, bytes: &[u8]) -> Result<serde_json::Value> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Error::BadJsonFile {
@@ -48,7 +49,7 @@ pub(crate) fn parse_json_file(rel: &str, bytes: &[u8]) -> Result<serde_json::Val
             msg: "EOF".into(),
         });
     }
-    pv_json::parse(bytes).map_err(|e| Error::BadJsonFile {
+    pv_json::parse(&crate::gotext::normalize(bytes)).map_err(|e| Error::BadJsonFile {
         path: rel.to_string(),
         msg: e.to_string(),
     })

@@ -11,6 +11,7 @@ use std::path::Path;
 use pv_fs::{AtomicFile, IoResultExt};
 use pv_types::{ObjectId, State};
 
+use crate::parts::Parts;
 use crate::{Error, Repo, Result};
 pub use pv_export::open_maybe_gzip;
 use pv_export::{read_export, ExportContent};
@@ -61,13 +62,8 @@ pub fn write_tar(repo: &Repo, state: &State, w: impl Write) -> Result<()> {
 
 /// `pvr export [--parts …] <file|->`: `-` writes a plain tar to stdout;
 /// a file is written atomically.
-pub fn export(repo: &Repo, parts: &[String], dest: &str) -> Result<State> {
-    let pristine = repo.pristine()?;
-    let state = if parts.is_empty() {
-        pristine
-    } else {
-        pristine.filter_parts(parts)
-    };
+pub fn export(repo: &Repo, parts: &Parts, dest: &str) -> Result<State> {
+    let state = parts.without_dropped(&parts.select(&repo.pristine()?));
     if dest == "-" {
         let out = io::stdout().lock();
         write_tar(repo, &state, out)?;

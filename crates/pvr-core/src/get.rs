@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use pv_objects::{IngestItem, ObjectStore};
 use pv_types::{ObjectId, State};
 
 use crate::remote::{discover, Client};
 use crate::source::{load_local, RepoRef};
-use crate::state_ops::{drop_parts, in_any_part};
 use crate::{Error, Repo, Result};
 
 /// What `get`/`merge` did.
@@ -27,21 +27,16 @@ pub struct GetReport {
 /// Combine the committed state with a fetched one, as `get` (replace the
 /// named parts, or everything) or `merge` (JSON merge patch) does.
 pub fn combine(pristine: &State, remote: &State, r: &RepoRef, merge: bool) -> State {
-    let fetched = if r.parts.is_empty() {
-        remote.clone()
-    } else {
-        remote.filter_parts(&r.parts)
-    };
+    let parts = &r.parts;
+    let fetched = parts.select(remote);
     let mut next = if merge {
-        let mut base = drop_parts(pristine, &r.drop).into_map();
+        let mut base = parts.without_dropped(pristine).into_map();
         pv_json::merge_patch::apply(&mut base, fetched.as_map());
         State::from_map(base)
-    } else if r.parts.is_empty() {
-        drop_parts(&fetched, &r.drop)
+    } else if parts.take.is_empty() {
+        parts.without_dropped(&fetched)
     } else {
-        let mut base = drop_parts(pristine, &r.drop);
-        base.as_map_mut()
-            .retain(|k, _| k == "#spec" || !in_any_part(k, &r.parts));
+        let mut base = parts.without_taken(&parts.without_dropped(pristine));
         for (k, v) in fetched.iter().filter(|(k, _)| *k != "#spec") {
             base.insert(k.clone(), v.clone());
         }
@@ -61,6 +56,20 @@ pub fn get(repo: &mut Repo, reference: &str, merge: bool) -> Result<GetReport> {
     get_with(repo, reference, merge, &Client::default())
 }
 
+/// A state read from a reference, with the objects of its selected parts
+/// already verified into a pool.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The reference as given.
+    pub reference: String,
+    /// The reference split into location and parts.
+    pub parsed: RepoRef,
+    /// The whole state of the source (parts are applied by [`combine`]).
+    pub state: State,
+    /// One `<key> [OK]` / `<key> [OK cache]` line per object of the parts.
+    pub lines: Vec<String>,
+}
+
 /// `pvr get`/`pvr merge` from a local repository, an export or an http(s)
 /// remote (through `client`). Objects are stored first (verified); the
 /// committed state is replaced only once all of them are there, so a
@@ -71,97 +80,115 @@ pub fn get_with(
     merge: bool,
     client: &Client,
 ) -> Result<GetReport> {
+    let f = fetch(&repo.objects, reference, client)?;
+    let next = combine(&repo.pristine()?, &f.state, &f.parsed, merge);
+    repo.write_pristine(&next)?;
+    record_source(repo, &f);
+    repo.save_config()?;
+    Ok(GetReport {
+        imported: f.lines.len(),
+        lines: f.lines,
+        pool: repo.objects.dir().to_path_buf(),
+        state: next,
+    })
+}
+
+/// Remember where a state came from, as pvr does after a get: the get URL,
+/// and for remotes the put and post URLs if none is saved.
+pub fn record_source(repo: &mut Repo, f: &Fetched) {
+    repo.config.default_get_url = f.reference.clone();
+    if f.parsed.is_remote() {
+        if repo.config.default_put_url.is_empty() {
+            repo.config.default_put_url = f.parsed.location.clone();
+        }
+        if repo.config.default_post_url.is_empty() {
+            repo.config.default_post_url = f.parsed.location.clone();
+        }
+    }
+}
+
+/// Read the state `reference` names (a local repository, an export or an
+/// http(s) remote) and bring the objects of its selected parts into
+/// `objects`. An invalid state is refused before any object is copied
+/// (for exports: before the state is returned). Nothing but the pool is
+/// written.
+pub fn fetch(objects: &ObjectStore, reference: &str, client: &Client) -> Result<Fetched> {
     let r = RepoRef::parse(reference);
     if r.is_remote() {
-        return get_remote(repo, reference, &r, merge, client);
+        return fetch_remote(objects, reference, r, client);
     }
-    let loaded = load_local(std::path::Path::new(&r.location), &repo.objects)?;
-    loaded
-        .state
-        .validate_structure()
-        .map_err(|report| Error::InvalidState {
-            what: r.location.clone(),
-            report,
-        })?;
-    let fetched = if r.parts.is_empty() {
-        loaded.state.clone()
-    } else {
-        loaded.state.filter_parts(&r.parts)
-    };
-    let mut report = GetReport {
-        pool: repo.objects.dir().to_path_buf(),
-        ..Default::default()
-    };
-    for (k, id) in fetched.objects() {
+    let loaded = load_local(std::path::Path::new(&r.location), objects)?;
+    validate(&loaded.state, &r.location)?;
+    let mut lines = vec![];
+    let mut missing = vec![];
+    for (k, id) in r.parts.select(&loaded.state).objects() {
         let fresh = loaded.written.contains(&id);
-        if repo.objects.contains(&id) {
-            report
-                .lines
-                .push(format!("{k} [OK{}]", if fresh { "" } else { " cache" }));
+        if objects.contains(&id) {
+            lines.push(format!("{k} [OK{}]", if fresh { "" } else { " cache" }));
         } else {
             let src = loaded
                 .objects
                 .as_ref()
                 .ok_or_else(|| Error::Other(format!("object {id} missing")))?;
-            let f = src.open_raw(&id)?;
-            repo.objects.put_reader(f, Some(&id), &src.path(&id))?;
-            report.lines.push(format!("{k} [OK]"));
+            missing.push(IngestItem {
+                src: src.path(&id),
+                expected: Some(id),
+            });
+            lines.push(format!("{k} [OK]"));
         }
-        report.imported += 1;
     }
-    let next = combine(&repo.pristine()?, &loaded.state, &r, merge);
-    repo.write_pristine(&next)?;
-    repo.config.default_get_url = reference.to_string();
-    repo.save_config()?;
-    report.state = next;
-    Ok(report)
+    // copied and verified in parallel, made durable together
+    objects.ingest(&missing, &|_| {})?;
+    Ok(Fetched {
+        reference: reference.to_string(),
+        parsed: r,
+        state: loaded.state,
+        lines,
+    })
 }
 
-fn get_remote(
-    repo: &mut Repo,
+fn validate(state: &State, what: &str) -> Result<()> {
+    state
+        .validate_structure()
+        .map_err(|report| Error::InvalidState {
+            what: what.to_string(),
+            report,
+        })
+}
+
+fn fetch_remote(
+    objects: &ObjectStore,
     reference: &str,
-    r: &RepoRef,
-    merge: bool,
+    r: RepoRef,
     client: &Client,
-) -> Result<GetReport> {
-    let pristine = repo.pristine()?;
+) -> Result<Fetched> {
     let remote = discover(client, &r.location)?;
     let state = remote.fetch_state(client)?;
-    let fetched = if r.parts.is_empty() {
-        state.clone()
-    } else {
-        state.filter_parts(&r.parts)
-    };
+    validate(&state, &r.location)?;
+    let fetched = r.parts.select(&state);
     let ids: Vec<ObjectId> = fetched.objects().into_iter().map(|(_, id)| id).collect();
     let downloaded: BTreeSet<ObjectId> = remote
-        .download_missing(client, &repo.objects, &ids)?
+        .download_missing(client, objects, &ids)?
         .into_iter()
         .collect();
-    let mut report = GetReport {
-        pool: repo.objects.dir().to_path_buf(),
-        ..Default::default()
-    };
-    for (k, id) in fetched.objects() {
-        let how = if downloaded.contains(&id) {
-            ""
-        } else {
-            " cache"
-        };
-        report.lines.push(format!("{k} [OK{how}]"));
-        report.imported += 1;
-    }
-    let next = combine(&pristine, &state, r, merge);
-    repo.write_pristine(&next)?;
-    repo.config.default_get_url = reference.to_string();
-    if repo.config.default_put_url.is_empty() {
-        repo.config.default_put_url = r.location.clone();
-    }
-    if repo.config.default_post_url.is_empty() {
-        repo.config.default_post_url = r.location.clone();
-    }
-    repo.save_config()?;
-    report.state = next;
-    Ok(report)
+    let lines = fetched
+        .objects()
+        .into_iter()
+        .map(|(k, id)| {
+            let how = if downloaded.contains(&id) {
+                ""
+            } else {
+                " cache"
+            };
+            format!("{k} [OK{how}]")
+        })
+        .collect();
+    Ok(Fetched {
+        reference: reference.to_string(),
+        parsed: r,
+        state,
+        lines,
+    })
 }
 
 #[cfg(test)]
@@ -187,6 +214,32 @@ mod tests {
         assert_eq!(
             c("x", true),
             br##"{"#spec":"S","a/x":"h3","b/y":"h2","c/z":"h4"}"##
+        );
+    }
+
+    /// `#bsp` is the part `bsp`, never `bspx` (nor `bsp.json`)
+    #[test]
+    fn parts_never_reach_a_longer_name() {
+        let p = st(r##"{"#spec":"S","bsp/a":"h1","bspx/b":"h2","bsp.json":{},"app/c":"h3"}"##);
+        let remote =
+            st(r##"{"#spec":"S","bsp":"h6","bsp/a":"h4","bspx/b":"h5","bsp.json":{"r":1}}"##);
+        let c = |r: &str, m| combine(&p, &remote, &RepoRef::parse(r), m).to_canonical();
+        assert_eq!(
+            c("x#bsp", false),
+            br##"{"#spec":"S","app/c":"h3","bsp":"h6","bsp.json":{},"bsp/a":"h4","bspx/b":"h2"}"##
+        );
+        assert_eq!(
+            c("x#bsp/", true),
+            br##"{"#spec":"S","app/c":"h3","bsp":"h6","bsp.json":{},"bsp/a":"h4","bspx/b":"h2"}"##
+        );
+        // take app (absent remotely), drop bsp: bspx and bsp.json stay
+        assert_eq!(
+            c("x#app,-bsp", false),
+            br##"{"#spec":"S","bsp.json":{},"bspx/b":"h2"}"##
+        );
+        assert_eq!(
+            c("x#-bsp", true),
+            br##"{"#spec":"S","app/c":"h3","bsp":"h6","bsp.json":{"r":1},"bsp/a":"h4","bspx/b":"h5"}"##
         );
     }
 }

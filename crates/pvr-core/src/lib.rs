@@ -21,13 +21,14 @@ pub mod deploy;
 mod error;
 pub mod export;
 pub mod get;
+pub mod gotext;
 pub mod history;
+pub mod parts;
 pub mod progress;
 pub mod remote;
 pub mod repo;
 pub mod source;
 mod statcache;
-pub mod state_ops;
 pub mod status;
 pub mod working;
 

@@ -23,9 +23,15 @@ impl Progress {
         Progress { enabled: false }
     }
 
-    /// A byte-counting bar for `total` bytes (hidden when disabled or small).
-    pub fn bytes(&self, what: &str, total: u64) -> Bar {
-        if !self.enabled || total < 64 << 20 {
+    /// A byte-counting bar for `total()` bytes (hidden when disabled or
+    /// small; `total` is only called when bars are drawn, so that a quiet
+    /// run does not stat every file for nothing).
+    pub fn bytes(&self, what: &str, total: impl FnOnce() -> u64) -> Bar {
+        if !self.enabled {
+            return Bar(None);
+        }
+        let total = total();
+        if total < 64 << 20 {
             return Bar(None);
         }
         let pb = ProgressBar::new(total);
@@ -49,6 +55,12 @@ impl Bar {
     pub fn inc(&self, n: u64) {
         if let Some(b) = &self.0 {
             b.inc(n);
+        }
+    }
+    /// Advance by `n()` bytes, computed only if the bar is drawn.
+    pub fn inc_with(&self, n: impl FnOnce() -> u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n());
         }
     }
     pub fn finish(&self) {

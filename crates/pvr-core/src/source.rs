@@ -10,6 +10,7 @@ use pv_types::{ObjectId, State};
 
 pub use pv_export::{read_bare, read_export, ExportContent};
 
+use crate::parts::Parts;
 use crate::{Error, Result};
 
 /// A reference split into location and parts.
@@ -17,10 +18,8 @@ use crate::{Error, Result};
 pub struct RepoRef {
     /// Path or URL without the fragment.
     pub location: String,
-    /// Parts to take (`#a,b`).
-    pub parts: Vec<String>,
-    /// Parts to drop from the target (`#-c`).
-    pub drop: Vec<String>,
+    /// Parts to take (`#a,b`) and to drop from the target (`#-c`).
+    pub parts: Parts,
 }
 
 impl RepoRef {
@@ -30,22 +29,10 @@ impl RepoRef {
             Some((l, f)) => (l, Some(f)),
             None => (s, None),
         };
-        let mut r = RepoRef {
+        RepoRef {
             location: loc.to_string(),
-            ..Default::default()
-        };
-        for p in frag
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            match p.strip_prefix('-') {
-                Some(d) => r.drop.push(d.trim_end_matches('/').to_string()),
-                None => r.parts.push(p.trim_end_matches('/').to_string()),
-            }
+            parts: Parts::parse(frag.unwrap_or("")),
         }
-        r
     }
 
     /// True if the location is an http(s) URL.
@@ -97,8 +84,8 @@ mod tests {
     fn fragments() {
         let r = RepoRef::parse("../src/.pvr#c,-b");
         assert_eq!(r.location, "../src/.pvr");
-        assert_eq!(r.parts, ["c"]);
-        assert_eq!(r.drop, ["b"]);
+        assert_eq!(r.parts.take, ["c"]);
+        assert_eq!(r.parts.drop, ["b"]);
         assert!(RepoRef::parse("http://x:12368/cgi-bin").is_remote());
         assert!(RepoRef::parse("a").parts.is_empty());
     }

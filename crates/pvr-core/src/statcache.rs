@@ -144,7 +144,9 @@ impl StatCache {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = pv_fs::write_atomic(path, out.as_bytes());
+        // a cache: replaced atomically, but losing it in a crash only
+        // costs a re-hash, so no fsync
+        let _ = pv_fs::write_replace(path, out.as_bytes());
     }
 }
 

@@ -111,12 +111,13 @@ pub fn compute(
         }
     }
     let cache = StatCache::load(&repo.config_dir, &repo.root);
-    let total: u64 = tracked
-        .iter()
-        .filter_map(|f| f.path.metadata().ok())
-        .map(|m| m.len())
-        .sum();
-    let bar = progress.bytes("hashing", total);
+    let bar = progress.bytes("hashing", || {
+        tracked
+            .iter()
+            .filter_map(|f| f.path.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    });
     let values: Vec<Result<(String, Value, Option<PathBuf>)>> = tracked
         .par_iter()
         .map(|f| {
@@ -126,7 +127,7 @@ pub fn compute(
                 Ok((f.rel.clone(), parse_json_file(&f.rel, &bytes)?, None))
             } else {
                 let id = hash_cached(&cache, &f.rel, &f.path)?;
-                bar.inc(f.path.metadata().map(|m| m.len()).unwrap_or(0));
+                bar.inc_with(|| f.path.metadata().map(|m| m.len()).unwrap_or(0));
                 Ok((
                     f.rel.clone(),
                     Value::String(id.to_hex()),
@@ -173,7 +174,12 @@ pub fn add(repo: &Repo, globs: &[String], raw: bool, progress: &Progress) -> Res
     let mut matchers = vec![];
     if !all {
         for g in globs {
-            let g = g.trim_start_matches("./");
+            // `./x` names `x`; an absolute pattern is matched under the root
+            let root = repo.root.to_string_lossy();
+            let g = match g.strip_prefix(root.as_ref()) {
+                Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/'),
+                _ => g.trim_start_matches("./"),
+            };
             let m = globset::GlobBuilder::new(g)
                 .literal_separator(true)
                 .backslash_escape(true)
@@ -189,17 +195,18 @@ pub fn add(repo: &Repo, globs: &[String], raw: bool, progress: &Progress) -> Res
         .collect();
     let mut staged = repo.staged()?;
     let cache = StatCache::load(&repo.config_dir, &repo.root);
-    let total: u64 = selected
-        .iter()
-        .filter_map(|f| f.path.metadata().ok())
-        .map(|m| m.len())
-        .sum();
-    let bar = progress.bytes("hashing", total);
+    let bar = progress.bytes("hashing", || {
+        selected
+            .iter()
+            .filter_map(|f| f.path.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    });
     let hashed: Vec<Result<(String, ObjectId)>> = selected
         .par_iter()
         .map(|f| {
             let id = hash_cached(&cache, &f.rel, &f.path)?;
-            bar.inc(f.path.metadata().map(|m| m.len()).unwrap_or(0));
+            bar.inc_with(|| f.path.metadata().map(|m| m.len()).unwrap_or(0));
             Ok((f.rel.clone(), id))
         })
         .collect();

@@ -40,7 +40,7 @@ fn corrupt_pool_object_fails_checkout_before_writing() {
 fn export_import_round_trip() {
     let f = Fixture::committed();
     let out = f.path("x.pvrexport.tgz");
-    export::export(&f.repo, &[], out.to_str().unwrap()).unwrap();
+    export::export(&f.repo, &Default::default(), out.to_str().unwrap()).unwrap();
     let other = tempfile::tempdir().unwrap();
     let r2 = pvr_core::Repo::init(
         &other.path().join("r"),
@@ -136,7 +136,7 @@ fn object_with_wrong_content_is_rejected() {
 fn truncated_export_is_rejected() {
     let f = Fixture::committed();
     let out = f.path("full.tgz");
-    export::export(&f.repo, &[], out.to_str().unwrap()).unwrap();
+    export::export(&f.repo, &Default::default(), out.to_str().unwrap()).unwrap();
     let bytes = fs::read(&out).unwrap();
     for cut in [bytes.len() / 3, bytes.len() - 30] {
         let other = Fixture::committed();

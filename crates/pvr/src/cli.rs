@@ -93,20 +93,31 @@ pub enum Cmd {
     /// Copy a repository (directory, export, http(s) remote or device IP)
     /// into a new checkout.
     Clone {
-        reference: String,
-        dir: Option<PathBuf>,
+        /// <repository> [directory]
+        #[arg(value_name = "ARGS")]
+        args: Vec<String>,
         #[arg(long)]
         objects: Option<PathBuf>,
         #[arg(long)]
         canonical: bool,
     },
     /// Replace the committed state (or some parts) with another repository's.
-    Get { reference: Option<String> },
+    Get {
+        /// [<repository>[#<part>,…]]
+        #[arg(value_name = "REPOSITORY")]
+        args: Vec<String>,
+    },
     /// Merge another repository's state (or some parts) into the committed state.
-    Merge { reference: Option<String> },
+    Merge {
+        /// [<repository>[#<part>,…]]
+        #[arg(value_name = "REPOSITORY")]
+        args: Vec<String>,
+    },
     /// Print a state from a repository or export without changing anything.
     Inspect {
-        reference: Option<String>,
+        /// [<repository>[#<part>,…]]
+        #[arg(value_name = "REPOSITORY")]
+        args: Vec<String>,
         #[arg(long, short = 'c')]
         canonical: bool,
     },
@@ -114,7 +125,8 @@ pub enum Cmd {
     /// the state as a new revision.
     Post {
         /// Remote URL or device IP (default: the saved post, else get, URL).
-        url: Option<String>,
+        #[arg(value_name = "URL")]
+        args: Vec<String>,
         /// Commit message (default: the last commit's).
         #[arg(short = 'm', long = "commit-msg")]
         commit_msg: Option<String>,
@@ -133,22 +145,33 @@ pub enum Cmd {
     },
     /// Upload every object of the committed state to an objects endpoint.
     Putobjects {
-        endpoint: String,
+        /// <objects-endpoint>
+        #[arg(value_name = "ENDPOINT")]
+        args: Vec<String>,
         #[arg(long)]
         force: bool,
     },
     /// Print a remote's .pvrremote document.
-    Remoteinfo { reference: Option<String> },
+    Remoteinfo {
+        /// [<remote-repository-ref>]
+        #[arg(value_name = "REFERENCE")]
+        args: Vec<String>,
+    },
     /// Write the committed state and its objects as a tarball.
     Export {
         /// Comma-separated parts to export.
         #[arg(long)]
         parts: Option<String>,
         /// Output file ('.tgz'/'.gz' = gzip), or '-' for a tar on stdout.
-        file: String,
+        #[arg(value_name = "FILE")]
+        args: Vec<String>,
     },
     /// Make an export's state the committed state (objects verified).
-    Import { file: PathBuf },
+    Import {
+        /// <repo-tarball>
+        #[arg(value_name = "FILE")]
+        args: Vec<String>,
+    },
     /// Containers from images or rootfs trees.
     #[command(alias = "ap")]
     App(crate::cmd_app::AppArgs),
@@ -157,8 +180,9 @@ pub enum Cmd {
     Sig(crate::cmd_sig::SigArgs),
     /// Lay out a state as a device trail with hard links.
     Deploy {
-        dir: PathBuf,
-        references: Vec<String>,
+        /// <deploy-dir> [<repository>[#<part>,…] …]
+        #[arg(value_name = "ARGS")]
+        args: Vec<String>,
         #[arg(long)]
         nomerge: bool,
     },
@@ -201,19 +225,40 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
         } => cmd_repo::checkout(&ctx, hardlink, canonical, rev),
         Cmd::Log { json } => cmd_repo::log(&ctx, json),
         Cmd::Clone {
-            reference,
-            dir,
+            args,
             objects,
             canonical,
-        } => cmd_transfer::clone(&ctx, &reference, dir, objects, canonical),
-        Cmd::Get { reference } => cmd_transfer::get(&ctx, reference, false),
-        Cmd::Merge { reference } => cmd_transfer::get(&ctx, reference, true),
-        Cmd::Inspect {
-            reference,
-            canonical,
-        } => cmd_transfer::inspect(&ctx, reference, canonical),
+        } => {
+            let Some(reference) = args.first().cloned() else {
+                return Err(Exit::code(
+                    2,
+                    "clone needs need repository argument. See --help",
+                ));
+            };
+            let dir = args.get(1).map(PathBuf::from);
+            if args.len() > 2 {
+                return Err(Exit::code(
+                    2,
+                    "clone can have at most 2 arguments. See --help",
+                ));
+            }
+            cmd_transfer::clone(&ctx, &reference, dir, objects, canonical)
+        }
+        Cmd::Get { args } => {
+            let r = at_most_one(args, "Get can have at most 1 argument. See --help.")?;
+            cmd_transfer::get(&ctx, r, false)
+        }
+        Cmd::Merge { args } => {
+            let r = at_most_one(args, "Merge can have at most 1 argument. See --help.")?;
+            cmd_transfer::get(&ctx, r, true)
+        }
+        Cmd::Inspect { args, canonical } => {
+            // the original's inspect reuses get's message
+            let r = at_most_one(args, "Get can have at most 1 argument. See --help.")?;
+            cmd_transfer::inspect(&ctx, r, canonical)
+        }
         Cmd::Post {
-            url,
+            args,
             commit_msg,
             envelope,
             rev,
@@ -222,7 +267,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
         } => cmd_remote::post(
             &ctx,
             pvr_core::remote::post::PostOptions {
-                url,
+                url: at_most_one(args, "post can have at most 1 argument. See --help.")?,
                 commit_msg,
                 envelope,
                 rev,
@@ -230,18 +275,66 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
                 run: !no_run,
             },
         ),
-        Cmd::Putobjects { endpoint, force } => cmd_remote::putobjects(&ctx, &endpoint, force),
-        Cmd::Remoteinfo { reference } => cmd_remote::remoteinfo(&ctx, reference),
-        Cmd::Export { parts, file } => cmd_transfer::export(&ctx, parts, &file),
-        Cmd::Import { file } => cmd_transfer::import(&ctx, &file),
+        Cmd::Putobjects { args, force } => {
+            let [endpoint] = <[String; 1]>::try_from(args)
+                .map_err(|_| Exit::code(2, "Push requires exactly 1 argument. See --help."))?;
+            cmd_remote::putobjects(&ctx, &endpoint, force)
+        }
+        Cmd::Remoteinfo { args } => {
+            // the original's remoteinfo reuses get's message
+            let r = at_most_one(args, "Get can have at most 1 argument. See --help.")?;
+            cmd_remote::remoteinfo(&ctx, r)
+        }
+        Cmd::Export { parts, args } => {
+            let file = exactly_one(
+                args,
+                "export can have at most 1 argument. See --help",
+                "export-file name is required. See --help",
+            )?;
+            cmd_transfer::export(&ctx, parts, &file)
+        }
+        Cmd::Import { args } => {
+            let file = exactly_one(
+                args,
+                "import can have at most 1 argument. See --help",
+                "repo-tarball name is required. See --help",
+            )?;
+            cmd_transfer::import(&ctx, std::path::Path::new(&file))
+        }
         Cmd::Sig(a) => crate::cmd_sig::run(&ctx, a),
         Cmd::App(a) => crate::cmd_app::run(&ctx, a, cli.quiet),
-        Cmd::Deploy {
-            dir,
-            references,
-            nomerge,
-        } => cmd_transfer::deploy(&ctx, &dir, &references, nomerge),
+        Cmd::Deploy { args, nomerge } => {
+            let Some((dir, references)) = args.split_first() else {
+                return Err(Exit::code(
+                    101,
+                    "Deploy needs at least 1 argument. See --help.",
+                ));
+            };
+            cmd_transfer::deploy(&ctx, std::path::Path::new(dir), references, nomerge)
+        }
     }
+}
+
+/// An error the original reports unwrapped: `ERROR: <msg>`, exit 1.
+fn plain_error(msg: &str) -> Exit {
+    Exit {
+        code: 1,
+        message: msg.to_string(),
+        prefixed: true,
+    }
+}
+
+/// An optional single argument; more is `too_many` (the original's text).
+fn at_most_one(args: Vec<String>, too_many: &str) -> Result<Option<String>, Exit> {
+    if args.len() > 1 {
+        return Err(plain_error(too_many));
+    }
+    Ok(args.into_iter().next())
+}
+
+/// A required single argument, with the original's texts for each mistake.
+fn exactly_one(args: Vec<String>, too_many: &str, missing: &str) -> Result<String, Exit> {
+    at_most_one(args, too_many)?.ok_or_else(|| plain_error(missing))
 }
 
 /// What every command needs.

@@ -59,7 +59,8 @@ enum AppCmd {
     /// Add a container from an image, an OCI layout, a docker-archive or a rootfs.
     #[command(alias = "a")]
     Add {
-        name: String,
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
         /// Image reference (registry or local path), rootfs directory or tarball.
         #[arg(long, env = "PVR_FROM")]
         from: Option<String>,
@@ -92,7 +93,8 @@ enum AppCmd {
     /// Update a container from its source (or a new --from).
     #[command(alias = "up")]
     Update {
-        name: String,
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
         #[arg(long, env = "PVR_FROM")]
         from: Option<String>,
         #[command(flatten)]
@@ -108,7 +110,8 @@ enum AppCmd {
     },
     /// Re-render a container's files and rebuild stale squashfs images.
     Install {
-        name: String,
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
         #[command(flatten)]
         src: SourceArgs,
         #[arg(long)]
@@ -119,9 +122,15 @@ enum AppCmd {
     /// List the containers of the working tree.
     Ls,
     /// Print a container's src.json.
-    Info { name: String },
+    Info {
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+    },
     /// Remove a container's directory from the working tree.
-    Rm { name: String },
+    Rm {
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+    },
 }
 
 fn progress_fn(enabled: bool) -> impl Fn(ProgressEvent<'_>) {
@@ -166,6 +175,11 @@ fn print_report(r: &AppReport) {
     }
 }
 
+/// The application name, or the original's message (exit 2) without it.
+fn app_name(name: Option<String>, missing: &str) -> Result<String, Exit> {
+    name.ok_or_else(|| Exit::code(2, missing))
+}
+
 pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
     let root = match ctx.repo() {
         Ok(r) => r.root,
@@ -200,6 +214,7 @@ pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
             volumes,
             format_options,
         } => {
+            let name = app_name(name, "app-add needs application name argument. See --help")?;
             let opts = AppAddOptions {
                 from,
                 source_type: src.source_type()?,
@@ -239,6 +254,7 @@ pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
                 base,
                 newbase,
             };
+            let name = app_name(name, "app-update needs application argument. See --help")?;
             let r = pv_app::app_update(&env, &name, &opts).map_err(app_err)?;
             print_report(&r);
             eprintln!("Application updated");
@@ -256,6 +272,7 @@ pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
                 base,
                 runlevel,
             };
+            let name = app_name(name, "app-install needs application argument. See --help")?;
             let r = pv_app::app_install(&env, &name, &opts).map_err(app_err)?;
             print_report(&r);
         }
@@ -265,12 +282,20 @@ pub fn run(ctx: &Ctx, a: AppArgs, quiet: bool) -> Result<(), Exit> {
             }
         }
         AppCmd::Info { name } => {
+            let name = app_name(
+                name,
+                "'pvr app info' needs appname argument(eg:app info <appname>). See --help",
+            )?;
             outln!(
                 "{}",
                 pv_app::app_info(&root, &name).map_err(|e| Exit::code(1, format!("ERROR: {e}")))?
             );
         }
         AppCmd::Rm { name } => {
+            let name = app_name(
+                name,
+                "'pvr app rm' needs appname argument(eg:app rm <appname> ). See --help",
+            )?;
             pv_app::app_rm(&root, &name).map_err(|e| Exit::code(1, format!("ERROR: {e}")))?;
         }
     }

@@ -121,22 +121,13 @@ pub fn inspect(ctx: &Ctx, reference: Option<String>, canonical: bool) -> Result<
             if rr.is_remote() {
                 let remote = pvr_core::remote::discover(&ctx.client, &rr.location)?;
                 let state = remote.fetch_state(&ctx.client)?;
-                let state = if rr.parts.is_empty() {
-                    state
-                } else {
-                    state.filter_parts(&rr.parts)
-                };
-                return print_state(state, canonical);
+                return print_state(rr.parts.select(&state), canonical);
             }
             // inspecting must not change anything: read tarballs into a scratch pool
             let scratch = tempfile::tempdir()?;
             let pool = pv_objects::ObjectStore::open(scratch.path())?;
             let loaded = load_local(&ctx.cwd.join(&rr.location), &pool)?;
-            if rr.parts.is_empty() {
-                loaded.state
-            } else {
-                loaded.state.filter_parts(&rr.parts)
-            }
+            rr.parts.select(&loaded.state)
         }
     };
     print_state(state, canonical)
@@ -154,12 +145,7 @@ fn print_state(state: pv_types::State, canonical: bool) -> Result<(), Exit> {
 
 pub fn export(ctx: &Ctx, parts: Option<String>, file: &str) -> Result<(), Exit> {
     let repo = ctx.repo().code(3)?;
-    let parts: Vec<String> = parts
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().trim_end_matches('/').to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let parts = pvr_core::parts::Parts::parse(parts.as_deref().unwrap_or(""));
     let dest = if file == "-" {
         file.to_string()
     } else {

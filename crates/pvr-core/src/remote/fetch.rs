@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use pv_objects::ObjectStore;
+use pv_objects::{Batch, ObjectStore};
 use pv_types::{ObjectId, State};
 use reqwest::Method;
 use serde_json::Value;
@@ -88,13 +88,8 @@ impl Remote {
         Ok(info)
     }
 
-    /// Download `id` into `pool`, verified against its sha.
-    pub fn download_object(
-        &self,
-        client: &Client,
-        pool: &ObjectStore,
-        id: &ObjectId,
-    ) -> Result<()> {
+    /// Download `id` into `batch`, verified against its sha.
+    fn download_object(&self, client: &Client, batch: &Batch<'_>, id: &ObjectId) -> Result<()> {
         let info = self.object_info(client, id)?;
         if info.signed_geturl.is_empty() {
             return Err(RemoteError::BadAnswer {
@@ -108,13 +103,13 @@ impl Remote {
         let r = client.send(Method::GET, url, false, None, true)?;
         let r = check("GET", url, r)?;
         let what = PathBuf::from(redact(url));
-        pool.put_reader(r, Some(id), &what)?;
+        batch.put_reader(r, Some(id), &what)?;
         Ok(())
     }
 
     /// Download the objects of `wanted` missing from `pool`
     /// ([`DOWNLOAD_WORKERS`] at a time). Returns the ids downloaded; on
-    /// error some objects may already be stored (they are verified).
+    /// error the ones verified so far are stored.
     pub fn download_missing(
         &self,
         client: &Client,
@@ -131,9 +126,14 @@ impl Remote {
         if !missing.is_empty() {
             self.objects_endpoint()?;
         }
-        parallel(&missing, DOWNLOAD_WORKERS, |id| {
-            self.download_object(client, pool, id)
-        })?;
+        // made durable together; the verified ones are kept even when
+        // another download failed, so that a retry fetches only the rest
+        let batch = pool.batch();
+        let r = parallel(&missing, DOWNLOAD_WORKERS, |id| {
+            self.download_object(client, &batch, id)
+        });
+        batch.publish()?;
+        r?;
         Ok(missing)
     }
 }
