@@ -9,8 +9,6 @@
 
 mod device;
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -41,30 +39,35 @@ impl Answer {
     }
 }
 
-/// One HTTP/1.1 request over TCP to `url` (`http://host:port/path?query`).
+/// One HTTP request to `url` (`http://host:port/path?query`), redirects
+/// not followed.
 fn http(method: &str, url: &str, token: Option<&str>, body: &[u8]) -> Answer {
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let mut s = TcpStream::connect(host).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut req = client
+        .request(method.parse().unwrap(), url)
+        .body(body.to_vec());
     if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        req = req.bearer_auth(t);
     }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut r = BufReader::new(s);
-    let h = pv_ctrl_client::read_head(&mut r).unwrap();
-    let mut out = vec![];
-    pv_ctrl_client::read_body(&mut r, &h, &mut out).unwrap();
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     Answer {
-        status: h.status,
-        headers: h.headers,
-        body: out,
+        status,
+        headers,
+        body: resp.bytes().unwrap().to_vec(),
     }
 }
 
