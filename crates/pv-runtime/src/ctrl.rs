@@ -77,10 +77,12 @@ impl Control {
     }
 }
 
+/// A step's date as the original prints it (`%Y-%m-%dT%H:%M:%SZ`, whole
+/// seconds), in UTC.
 fn rfc3339(t: std::time::SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 impl Device {

@@ -112,11 +112,7 @@ pub fn commit(
 /// `{"major":"<now, RFC 3339>"}`.
 pub fn write_checkpoint(repo: &Repo, progress: &Progress) -> Result<()> {
     checkout::validate_keys(repo, &repo.pristine()?, "committed state")?;
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| Error::Other(e.to_string()))?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut m = serde_json::Map::new();
     m.insert("major".into(), Value::String(now));
     pv_fs::write_atomic(

@@ -76,9 +76,7 @@ pub fn record(repo: &Repo, state: &State, message: &str) -> Result<Entry> {
         pv_fs::write_atomic(&sp, &bytes)?;
     }
     let mut entries = list(repo)?;
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     let e = Entry {
         rev: entries.last().map(|e| e.rev + 1).unwrap_or(1),
         parent: entries.last().map(|e| e.sha.clone()).unwrap_or_default(),
