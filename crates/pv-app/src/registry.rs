@@ -13,7 +13,6 @@ use pv_fs::{AtomicFile, IoResultExt};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
-use sha2::{Digest, Sha256};
 
 use crate::error::{AppError, Result};
 use crate::image::{verify, ManifestSource};
@@ -207,8 +206,7 @@ impl Registry {
     ) -> Result<()> {
         let mut resp = self.blob_response(digest)?;
         let total = size.or(resp.content_length());
-        let mut out = AtomicFile::create(dest)?;
-        let mut hasher = Sha256::new();
+        let mut out = pv_objects::HashingWriter::new(AtomicFile::create(dest)?);
         let mut buf = vec![0u8; 1 << 16];
         let mut done = 0u64;
         loop {
@@ -218,7 +216,6 @@ impl Registry {
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
             out.write_all(&buf[..n]).at("write", dest)?;
             done += n as u64;
             progress.event(ProgressEvent::Bytes {
@@ -236,7 +233,8 @@ impl Registry {
                 });
             }
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let (id, _, out) = out.finish();
+        let actual = format!("sha256:{}", id.to_hex());
         if actual != digest {
             return Err(AppError::DigestMismatch {
                 what: format!("blob {digest}"),

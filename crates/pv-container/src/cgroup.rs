@@ -180,9 +180,11 @@ impl Cgroup {
             }
         }
         for pid in self.pids() {
-            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL)
-            {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            let Some(p) = rustix::process::Pid::from_raw(pid) else {
+                continue;
+            };
+            match rustix::process::kill_process(p, rustix::process::Signal::KILL) {
+                Ok(()) | Err(rustix::io::Errno::SRCH) => {}
                 Err(e) => tracing::warn!("cgroup {}: cannot kill pid {pid}: {e}", self.rel),
             }
         }
