@@ -47,6 +47,34 @@ fn owner_id(field: io::Result<u64>, what: &str) -> std::result::Result<u32, Stri
     }
 }
 
+/// The `uid` and `gid` PAX records of an entry, if present.
+type PaxId = Option<io::Result<u64>>;
+fn pax_owner<R: Read>(entry: &mut tar::Entry<'_, R>) -> (PaxId, PaxId) {
+    let (mut uid, mut gid) = (None, None);
+    let Ok(Some(exts)) = entry.pax_extensions() else {
+        return (uid, gid);
+    };
+    for ext in exts {
+        let Ok(ext) = ext else {
+            continue;
+        };
+        let value = || {
+            std::str::from_utf8(ext.value_bytes())
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "PAX record is not a number")
+                })
+        };
+        match ext.key_bytes() {
+            b"uid" => uid = Some(value()),
+            b"gid" => gid = Some(value()),
+            _ => {}
+        }
+    }
+    (uid, gid)
+}
+
 /// Unpacks layers, in order, into `root`.
 pub struct Extractor {
     root: PathBuf,
@@ -121,10 +149,14 @@ impl Extractor {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).at("create directory", parent)?;
         }
+        // PAX records (ids beyond the header's octal field) win over the header
+        let (pax_uid, pax_gid) = pax_owner(entry);
         let h = entry.header();
         let mode = h.mode().unwrap_or(0o644) & 0o7777;
-        let uid = owner_id(h.uid(), "uid").map_err(|r| Self::unsafe_entry(label, &name, r))?;
-        let gid = owner_id(h.gid(), "gid").map_err(|r| Self::unsafe_entry(label, &name, r))?;
+        let uid = owner_id(pax_uid.unwrap_or_else(|| h.uid()), "uid")
+            .map_err(|r| Self::unsafe_entry(label, &name, r))?;
+        let gid = owner_id(pax_gid.unwrap_or_else(|| h.gid()), "gid")
+            .map_err(|r| Self::unsafe_entry(label, &name, r))?;
         let mtime = h.mtime().unwrap_or(0) as i64;
         let existing = fs::symlink_metadata(&dest).ok();
         if kind.is_dir() {
@@ -415,6 +447,23 @@ mod tests {
         b.into_inner().unwrap()
     }
 
+    /// A layer whose one file has PAX records `records`.
+    fn pax_layer(records: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(vec![]);
+        b.append_pax_extensions(records.iter().map(|(k, v)| (*k, v.as_bytes())))
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_path("etc/owned").unwrap();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
     fn apply(layer: &[u8]) -> (tempfile::TempDir, Result<()>) {
         let d = tempfile::tempdir().unwrap();
         let mut x = Extractor::new(d.path());
@@ -447,6 +496,29 @@ mod tests {
             let (d, r) = apply(&one_file_layer(edit));
             let err = r.unwrap_err().to_string();
             assert!(err.contains(why) && err.contains("etc/owned"), "{err}");
+            assert!(!d.path().join("etc/owned").exists());
+        }
+    }
+
+    #[test]
+    fn pax_owner_ids_win_and_are_checked() {
+        use std::os::unix::fs::MetadataExt;
+        let (d, r) = apply(&pax_layer(&[("uid", "3000000"), ("gid", "3000001")]));
+        r.unwrap();
+        if rustix::process::geteuid().is_root() {
+            let m = fs::symlink_metadata(d.path().join("etc/owned")).unwrap();
+            assert_eq!((m.uid(), m.gid()), (3_000_000, 3_000_001));
+        }
+        for (records, why) in [
+            (
+                &[("uid", "4294967296")][..],
+                "uid 4294967296 is out of range",
+            ),
+            (&[("gid", "lots")][..], "malformed gid field"),
+        ] {
+            let (d, r) = apply(&pax_layer(records));
+            let err = r.unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
             assert!(!d.path().join("etc/owned").exists());
         }
     }
