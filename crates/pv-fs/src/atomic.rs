@@ -23,7 +23,9 @@ pub(crate) fn temp_path_for(target: &Path) -> PathBuf {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    target.with_file_name(format!(".{name}{TEMP_MARKER}{}-{n}", std::process::id()))
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
+    target.with_file_name(format!(".{name}{TEMP_MARKER}{pid}-{n}"))
 }
 
 pub(crate) fn parent_of(path: &Path) -> &Path {

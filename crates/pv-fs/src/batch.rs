@@ -20,6 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::OnceLock;
 
 use crate::atomic::{parent_of, temp_path_for};
@@ -37,12 +38,34 @@ fn sync_range(f: &File, flags: libc::c_uint) -> std::io::Result<()> {
     }
 }
 
-/// Start writing `f`'s dirty pages to the device, without waiting and
-/// without a disk-cache flush, so that [`publish`] finds them (mostly)
-/// written. Filesystems without the call are fine: [`publish`] makes the
-/// data durable either way.
+/// Start writing `f`'s dirty pages to the device, without a disk-cache
+/// flush, so that [`publish`] finds them (mostly) written. The call is
+/// made by a background thread: submitting writeback blocks when the
+/// device queue is full, and the writer (hashing, copying) must not wait
+/// for that. When the thread is behind, the file is left to the kernel's
+/// own writeback; [`publish`] makes the data durable either way.
 pub fn start_writeback(f: &File) {
-    let _ = sync_range(f, libc::SYNC_FILE_RANGE_WRITE);
+    static QUEUE: OnceLock<Option<SyncSender<File>>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (tx, rx) = sync_channel::<File>(64);
+        std::thread::Builder::new()
+            .name("pv-fs-writeback".into())
+            .spawn(move || {
+                for f in rx {
+                    let _ = sync_range(&f, libc::SYNC_FILE_RANGE_WRITE);
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    match (queue, f.try_clone()) {
+        (Some(tx), Ok(dup)) => {
+            let _ = tx.try_send(dup);
+        }
+        _ => {
+            let _ = sync_range(f, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
 }
 
 /// Wait until every page of a pending file has been written to the device

@@ -88,7 +88,8 @@ pub fn commit(
     if checkpoint {
         commit::write_checkpoint(&repo, &ctx.progress)?;
     }
-    let mut err = std::io::stderr().lock();
+    // one line per file: buffered, written out at the end
+    let mut err = std::io::BufWriter::new(std::io::stderr().lock());
     let r = if json {
         commit::commit(
             &repo,
