@@ -26,25 +26,28 @@ measure() {
     python3 "$BENCH/gen-tree.py" "$tree" "$2" "$3" "$4" "$5"
     local refs=() ours=() adds=() commits=() floors=()
     for rep in $(seq "$REPS"); do
-        rm -rf "$tree/.pvr" "$W/cfg"
+        # a fresh pool per run; earlier pools are removed only at the end,
+        # since ext4 allocates inodes slowly right after a mass deletion
+        rm -rf "$tree/.pvr"
+        local cfg="$W/cfg-$name-$rep"
         sync
         # warm the page cache for both contenders
         find "$tree" -type f -print0 | xargs -0 cat > /dev/null
         local t0 t1 tm
         t0=$(now); find "$tree" -type f -print0 | xargs -0 openssl dgst -sha256 > /dev/null; t1=$(now)
         refs+=("$(calc "$t1 - $t0")")
-        (cd "$tree" && PVR_CONFIG_DIR="$W/cfg" "$PVR" --quiet init > /dev/null)
+        (cd "$tree" && PVR_CONFIG_DIR="$cfg" "$PVR" --quiet init > /dev/null)
         t0=$(now)
-        (cd "$tree" && PVR_CONFIG_DIR="$W/cfg" "$PVR" --quiet add .)
+        (cd "$tree" && PVR_CONFIG_DIR="$cfg" "$PVR" --quiet add .)
         tm=$(now)
-        (cd "$tree" && PVR_CONFIG_DIR="$W/cfg" "$PVR" --quiet commit -m bench > /dev/null 2>&1)
+        (cd "$tree" && PVR_CONFIG_DIR="$cfg" "$PVR" --quiet commit -m bench > /dev/null 2>&1)
         t1=$(now)
         ours+=("$(calc "$t1 - $t0")"); adds+=("$(calc "$tm - $t0")"); commits+=("$(calc "$t1 - $tm")")
         # the floor for any durable copy: the device writing as many bytes
         t0=$(now); dd if=/dev/zero of="$W/dd" bs=1M count="$2" conv=fdatasync status=none; t1=$(now)
         floors+=("$(calc "$t1 - $t0")"); rm -f "$W/dd"
     done
-    local n; n=$(find "$W/cfg/objects" -type f | wc -l)
+    local n; n=$(find "$W/cfg-$name-1/objects" -type f | wc -l)
     local mr mo
     mr=$(median "${refs[@]}"); mo=$(median "${ours[@]}")
     printf '%s: %s MiB in %s files (%s objects), %s runs\n' "$name" "$2" "$3" "$n" "$REPS"
@@ -54,7 +57,7 @@ measure() {
     printf '    commit: median %.3f s\n' "$(median "${commits[@]}")"
     printf '  dd %s MiB conv=fdatasync (device floor): median %.3f s\n' "$2" "$(median "${floors[@]}")"
     printf '  ratio %s: %.2f (target <= %s)\n' "$name" "$(calc "$mo / $mr")" "$target"
-    rm -rf "$tree" "$W/cfg"
+    rm -rf "$tree" "$W"/cfg-"$name"-*
 }
 
 measure many 512 5000 4000 32 1.25

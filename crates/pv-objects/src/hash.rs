@@ -8,20 +8,39 @@ use sha2::{Digest, Sha256};
 
 const BUF: usize = 1 << 20;
 
+thread_local! {
+    /// One read buffer per thread, reused: zeroing a fresh 1 MiB buffer for
+    /// each of thousands of small files costs more than hashing them.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// sha256 of everything read from `r`.
 pub fn hash_reader(mut r: impl Read) -> io::Result<ObjectId> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; BUF];
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+    READ_BUF.with(|cell| {
+        let mut own;
+        let mut borrowed = cell.try_borrow_mut();
+        let buf: &mut Vec<u8> = match borrowed.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => {
+                own = Vec::new();
+                &mut own
+            }
         };
-        h.update(&buf[..n]);
-    }
-    Ok(ObjectId::from_bytes(h.finalize().into()))
+        if buf.len() < BUF {
+            buf.resize(BUF, 0);
+        }
+        let mut h = Sha256::new();
+        loop {
+            let n = match r.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            h.update(&buf[..n]);
+        }
+        Ok(ObjectId::from_bytes(h.finalize().into()))
+    })
 }
 
 /// sha256 of a file's content (symlinks are followed).
