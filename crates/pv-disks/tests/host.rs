@@ -18,6 +18,14 @@ fn can_run() -> bool {
         ])
 }
 
+/// The zram tests run one at a time: each reads the host's zram devices
+/// and `/proc/swaps` as a whole, which a parallel test would change.
+static ZRAM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn zram_guard() -> std::sync::MutexGuard<'static, ()> {
+    ZRAM.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn env(root: &Path) -> DiskEnv {
     DiskEnv {
         storage: root.join("storage"),
@@ -92,6 +100,7 @@ fn zram_disks_swap_and_volume() {
     if !can_run() {
         return;
     }
+    let _zram = zram_guard();
     let d = tempfile::tempdir().unwrap();
     let mut ds = disks(
         d.path(),
@@ -155,6 +164,7 @@ fn a_runtime_that_died_leaves_a_record_to_reap() {
     if !can_run() {
         return;
     }
+    let _zram = zram_guard();
     let d = tempfile::tempdir().unwrap();
     let record = d.path().join("internal/disks.json");
     let mut ds = disks(
