@@ -84,14 +84,7 @@ pub fn open(
     mount_options: Option<&str>,
     mountpoint: &Path,
 ) -> Result<OpenCrypt> {
-    let io = |op: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |e: std::io::Error| Error::Io {
-            op,
-            path: p,
-            source: e,
-        }
-    };
+    let io = Error::io;
     let exists = image.exists();
     let keyf = key_file(env, disk, key, exists)?;
     if !exists {

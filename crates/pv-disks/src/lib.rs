@@ -52,6 +52,14 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl Error {
+    /// The error of an `op` on `path`, for `map_err`.
+    pub(crate) fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.to_path_buf();
+        move |source| Error::Io { op, path, source }
+    }
+}
+
 /// Run a tool; its stderr becomes the error.
 pub(crate) fn run(disk: &str, prog: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(prog)
@@ -263,14 +271,7 @@ impl Disks {
 
     fn setup(&self, def: &DiskDef) -> Result<Active> {
         let name = def.name.as_str();
-        let io = |op: &'static str, p: &Path| {
-            let p = p.to_path_buf();
-            move |e: std::io::Error| Error::Io {
-                op,
-                path: p,
-                source: e,
-            }
-        };
+        let io = Error::io;
         match &def.kind {
             DiskKind::Directory { dir } => {
                 std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
