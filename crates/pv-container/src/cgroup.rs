@@ -86,6 +86,21 @@ fn write_or_warn(path: &Path, value: &str) {
     }
 }
 
+/// Let the memory/pids/cpu limits apply below `parent` (cgroup v2), for
+/// those of them the parent offers: on a hybrid host they belong to v1
+/// and the unified hierarchy has none to give.
+fn enable_limits_below(parent: &Path) {
+    let offered = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+    let wanted: Vec<String> = ["memory", "pids", "cpu"]
+        .into_iter()
+        .filter(|c| offered.split_whitespace().any(|o| o == *c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if !wanted.is_empty() {
+        write_or_warn(&parent.join("cgroup.subtree_control"), &wanted.join(" "));
+    }
+}
+
 impl Cgroup {
     /// Create `rel` in every hierarchy (cpuset gets its parent's cpus/mems).
     pub fn create(hierarchies: &[Hierarchy], rel: &str) -> Result<Cgroup> {
@@ -111,8 +126,7 @@ impl Cgroup {
                         }
                     }
                     if h.v2 {
-                        // let the limits of memory/pids/cpu apply below the parent
-                        write_or_warn(&parent.join("cgroup.subtree_control"), "+memory +pids +cpu");
+                        enable_limits_below(&parent);
                     }
                 }
             }
