@@ -12,6 +12,7 @@
 # kmod, cpio, busybox-static, the musl target). Exit 0 only if every check
 # passed.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"   # cryptsetup, mkfs.ext4, depmod for a non-root user
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=${PV_VM_WORK:-/var/tmp/pv-vm}
@@ -43,7 +44,7 @@ else
   echo "building pv-vmcheck ($TARGET, +crt-static)" >&2
   RUSTFLAGS="-C target-feature=+crt-static" cargo build -q -p pv-vmcheck --target "$TARGET"
 fi
-CHECK_BIN="$ROOT/target/$TARGET/debug/pv-vmcheck"
+CHECK_BIN="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")/$TARGET/debug/pv-vmcheck"
 if ! file "$CHECK_BIN" | grep -q "static"; then
   echo "vm-test: $CHECK_BIN is not statically linked" >&2
   exit 1

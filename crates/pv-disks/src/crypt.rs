@@ -61,9 +61,11 @@ pub fn key_file(env: &DiskEnv, disk: &str, key: &str, image_exists: bool) -> Res
         path: env.key_store.clone(),
         source: e,
     })?;
-    pv_fs::write_atomic(&p, &k[..]).map_err(|e| Error::Fs(e.to_string()))?;
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+    // created 0600: the key is never readable by others, not even briefly
+    let mut f =
+        pv_fs::AtomicFile::create_with_mode(&p, 0o600).map_err(|e| Error::Fs(e.to_string()))?;
+    std::io::Write::write_all(&mut f, &k[..]).map_err(Error::io("write", &p))?;
+    f.commit().map_err(|e| Error::Fs(e.to_string()))?;
     info!("disk {disk}: generated key {}", p.display());
     Ok(p)
 }

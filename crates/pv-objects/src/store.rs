@@ -79,13 +79,10 @@ impl ObjectStore {
         expected: Option<&ObjectId>,
         what: &Path,
     ) -> Result<ObjectId, ObjectError> {
-        let (id, pending) = self.write_temp(r, expected, what)?;
-        if let Some(p) = pending {
-            // the data first, then the name
-            p.sync()?;
-            p.rename()?;
-            pv_fs::fsync_dir(&self.dir)?;
-        }
+        // a batch of one: the data is durable before the name appears
+        let b = self.batch();
+        let id = b.put_reader(r, expected, what)?;
+        b.publish()?;
         Ok(id)
     }
 

@@ -424,14 +424,9 @@ impl Device {
             warn!("step {rev} refused: {}", e.message());
             return reject(&dir, e);
         }
-        let store = self
-            .cfg
-            .get_opt_str(pv_config::Key::PvSecurebootTruststore)
-            .map(std::path::PathBuf::from);
-        let trust = crate::verify::load_trust(store.as_deref());
-        if let Err(e) = crate::verify::check_signatures(json, self.cfg.secureboot_mode(), &trust) {
-            warn!("step {rev} refused: {}", crate::chain(&e));
-            return reject(&dir, rules::step_signature_refused(&e.to_string()));
+        if let Err((short, detail)) = crate::device::check_signatures(&self.cfg, json) {
+            warn!("step {rev} refused: {detail}");
+            return reject(&dir, rules::step_signature_refused(&short));
         }
         let _ = std::fs::remove_dir_all(&dir);
         let write = || -> Result<(), pv_fs::FsError> {

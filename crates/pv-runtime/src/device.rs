@@ -125,15 +125,9 @@ pub(crate) fn check_signatures(
         .get_opt_str(Key::PvSecurebootTruststore)
         .map(PathBuf::from);
     let trust = verify::load_trust(store.as_deref());
-    verify::check_signatures(raw, cfg.secureboot_mode(), &trust).map_err(|e| {
-        let m = match e {
-            Error::SignaturesRejected { uncovered: true } => {
-                "State not fully covered by signatures"
-            }
-            _ => "Signature validation failed",
-        };
-        (m.to_string(), chain(&e))
-    })
+    // the error's own text is the progress message (spec §4.2)
+    verify::check_signatures(raw, cfg.secureboot_mode(), &trust)
+        .map_err(|e| (e.to_string(), chain(&e)))
 }
 
 impl Device {

@@ -7,7 +7,7 @@ use pv_types::{State, SPEC_SERVICE_SYSTEM};
 use serde_json::Value;
 
 use crate::progress::Progress;
-use crate::{checkout, history, status, working, Error, Repo, Result};
+use crate::{checkout, history, status, working, Repo, Result};
 
 /// Default commit message, as pvr writes it.
 pub const NO_MESSAGE: &str = "** No commit message **";
@@ -80,11 +80,6 @@ pub fn commit(
         next.insert("#spec", Value::String(SPEC_SERVICE_SYSTEM.into()));
     }
     // nothing is written (not even objects) for a state checkout would refuse
-    next.validate_structure()
-        .map_err(|report| Error::InvalidState {
-            what: "working tree".into(),
-            report,
-        })?;
     checkout::validate_keys(repo, &next, "working tree")?;
     let bar = progress.bytes("storing", || {
         items

@@ -13,7 +13,6 @@ use pv_types::{ObjectId, State};
 
 use crate::parts::Parts;
 use crate::{Error, Repo, Result};
-pub use pv_export::open_maybe_gzip;
 use pv_export::{read_export, ExportContent};
 
 /// True if `name` asks for gzip (`.gz`, `.tgz`, any case).
