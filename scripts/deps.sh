@@ -6,7 +6,7 @@ need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # build-essential (C/C++ compilers, make): aws-lc-sys (rustls' crypto) and
 # libfuzzer-sys compile C/C++, no cmake needed; pkg-config and ca-certificates
-# for crates and downloads; curl: the pv-ctrl curl test and bench/update.sh.
+# for crates and downloads; curl: the pv-ctrl and pvtx API curl tests and bench/update.sh.
 # qemu-system-x86, cryptsetup-bin, kmod, cpio, xz-utils: the VM suite (scripts/vm-test.sh)
 for p in build-essential pkg-config ca-certificates curl \
   squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common \

@@ -44,6 +44,14 @@ impl Token {
         Ok(Token(s.to_string()))
     }
 
+    /// A random secret (for signing object URLs of an open endpoint).
+    pub fn random() -> Token {
+        let mut b = [0u8; 32];
+        rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty())
+            .expect("random bytes");
+        Token(hex::encode(b))
+    }
+
     /// The secret itself (the answer of the login endpoint).
     pub fn secret(&self) -> &str {
         &self.0

@@ -18,15 +18,18 @@
 //! | `POST /steps` | the envelope's state becomes `locals/pvr-<sha16>` and runs (`"run": false` to only install) |
 //! | `GET /steps`, `GET /steps/<rev>/progress` | the control API's lists and progress |
 //! | `POST /auth/login` | `{"password": <token>}` → `{"token": <token>}` (for pvr's login prompt) |
+//! | `/cgi-bin/pvtx/<op>` | the pvtx REST API (module `pvtx_api`) |
 //!
-//! Paths are answered under `/cgi-bin/pvr`, `/cgi-bin` and `/`. Every call
-//! but the login and signed blob URLs needs `Authorization: Bearer <token>`;
-//! otherwise 401 with a JSON error body and a `WWW-Authenticate` header
-//! naming the login endpoint. Uploads are limited in size and in number at
+//! Paths are answered under `/cgi-bin/pvr`, `/cgi-bin` and `/`. With a
+//! token configured, every call but the login and signed blob URLs needs
+//! `Authorization: Bearer <token>`; otherwise 401 with a JSON error body
+//! and a `WWW-Authenticate` header naming the login endpoint. Without a
+//! token the endpoint is open (the original's development mode). Uploads are limited in size and in number at
 //! once ([`Limits`]).
 
 mod auth;
 mod handlers;
+mod pvtx_api;
 mod route;
 mod step;
 
@@ -63,7 +66,10 @@ pub enum LanError {
 #[derive(Debug, Clone)]
 pub struct LanConfig {
     pub listen: SocketAddr,
-    pub token: Token,
+    /// Every call but the login and signed URLs needs it; without one the
+    /// endpoint is open (as the original's), object URLs are then signed
+    /// with a random secret of this run.
+    pub token: Option<Token>,
     /// The control socket to forward changes to.
     pub ctrl_socket: PathBuf,
     /// The object pool (read-only here).
@@ -71,6 +77,8 @@ pub struct LanConfig {
     /// Reported as `trail-id`.
     pub trail_id: String,
     pub limits: Limits,
+    /// Where the pvtx API keeps its transaction (`/cgi-bin/pvtx/…`).
+    pub pvtx_dir: PathBuf,
 }
 
 /// Limits on object uploads (`PUT` of a signed URL).
@@ -130,7 +138,11 @@ impl LanServer {
         let addr = server.server_addr().to_ip().unwrap_or(cfg.listen);
         let server = Arc::new(server);
         let uploads = Arc::new(Uploads::new(cfg.limits));
-        let cfg = Arc::new(cfg);
+        let signer = match &cfg.token {
+            Some(t) => t.clone(),
+            None => Token::random(),
+        };
+        let cfg = Arc::new((cfg, signer));
         let workers = (0..WORKERS)
             .map(|i| {
                 let server = server.clone();
@@ -140,7 +152,7 @@ impl LanServer {
                     .name(format!("pv-lan-{i}"))
                     .spawn(move || {
                         for req in server.incoming_requests() {
-                            serve(&cfg, &uploads, addr, req);
+                            serve(&cfg.0, &cfg.1, &uploads, addr, req);
                         }
                     })
                     .expect("spawn LAN worker")
@@ -213,18 +225,27 @@ fn read_capped(req: &mut Request, cap: u64) -> Result<Vec<u8>, Reply> {
     Ok(buf)
 }
 
-fn serve(cfg: &LanConfig, uploads: &Arc<Uploads>, addr: SocketAddr, mut req: Request) {
+fn serve(
+    cfg: &LanConfig,
+    signer: &Token,
+    uploads: &Arc<Uploads>,
+    addr: SocketAddr,
+    mut req: Request,
+) {
     let method = req.method().as_str().to_ascii_uppercase();
     let target = req.url().to_string();
     let base = base_url(&req, addr);
     let ctx = Ctx {
-        token: cfg.token.clone(),
+        token: signer.clone(),
+        open: cfg.token.is_none(),
         ctrl: pv_ctrl_client::Client::new(&cfg.ctrl_socket),
         objects: cfg.objects.clone(),
         trail_id: cfg.trail_id.clone(),
         base: base.clone(),
         now: now(),
         uploads: uploads.clone(),
+        pvtx_dir: cfg.pvtx_dir.clone(),
+        ctrl_socket: cfg.ctrl_socket.clone(),
     };
     let reply = match route::route(&method, &target) {
         Err(NoRoute::NotFound) => Reply::error(404, "Not Found"),
@@ -234,7 +255,11 @@ fn serve(cfg: &LanConfig, uploads: &Arc<Uploads>, addr: SocketAddr, mut req: Req
                 r,
                 Route::BlobGet { .. } | Route::BlobPut { .. } | Route::Login
             );
-            if !signed && !cfg.token.accepts_header(header(&req, "authorization")) {
+            let allowed = cfg
+                .token
+                .as_ref()
+                .is_none_or(|t| t.accepts_header(header(&req, "authorization")));
+            if !signed && !allowed {
                 Reply::JsonWith(
                     401,
                     serde_json::json!({"Error": "Unauthorized: send Authorization: Bearer <token> (pvr -a TOKEN or PVR_AUTH)"}),
@@ -277,6 +302,7 @@ fn dispatch(ctx: &Ctx, r: Route, req: &mut Request) -> Reply {
             Ok(b) => ctx.login(&b),
             Err(r) => r,
         },
+        Route::Pvtx { op, query } => pvtx_api::serve(ctx, &op, &query, req),
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Route {
     PostStep,
     /// `POST /auth/login` — exchange the token (as password) for a bearer token.
     Login,
+    /// `/cgi-bin/pvtx/<op>[?query]` — the pvtx API (`op` is `begin`, `add`,
+    /// …, `usermeta/save`; the method is checked by its handler).
+    Pvtx { op: String, query: String },
 }
 
 /// Why a request has no route.
@@ -61,6 +64,16 @@ fn take_rev<'a>(segs: &'a [&'a str]) -> Option<(String, &'a [&'a str])> {
 /// Route a request. `target` is the request target (path and query).
 pub fn route(method: &str, target: &str) -> Result<Route, NoRoute> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if let Some(op) = path.strip_prefix("/cgi-bin/pvtx/") {
+        let op = op.trim_end_matches('/');
+        if !crate::pvtx_api::OPS.contains(&op) {
+            return Err(NoRoute::NotFound);
+        }
+        return Ok(Route::Pvtx {
+            op: op.to_string(),
+            query: query.to_string(),
+        });
+    }
     let path = path
         .strip_prefix("/cgi-bin/pvr")
         .or_else(|| path.strip_prefix("/cgi-bin"))
@@ -213,6 +226,27 @@ mod tests {
             );
         }
         assert_eq!(route("DELETE", "/steps"), Err(NoRoute::MethodNotAllowed));
+        assert_eq!(
+            route("PUT", "/cgi-bin/pvtx/remove?part=a"),
+            Ok(Route::Pvtx {
+                op: "remove".into(),
+                query: "part=a".into()
+            })
+        );
+        assert_eq!(
+            route("POST", "/cgi-bin/pvtx/usermeta/save?key=k"),
+            Ok(Route::Pvtx {
+                op: "usermeta/save".into(),
+                query: "key=k".into()
+            })
+        );
+        for bad in [
+            "/cgi-bin/pvtx/../pvr/steps",
+            "/cgi-bin/pvtx/",
+            "/cgi-bin/pvtx/x",
+        ] {
+            assert_eq!(route("GET", bad), Err(NoRoute::NotFound), "{bad}");
+        }
         assert_eq!(route("GET", "/auth/login"), Err(NoRoute::MethodNotAllowed));
     }
 }

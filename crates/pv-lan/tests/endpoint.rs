@@ -120,11 +120,12 @@ fn start(limits: Limits) -> (FakeDevice, LanServer, String) {
     std::fs::create_dir_all(dev.objects_dir()).unwrap();
     let lan = LanServer::start(LanConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        token: Token::new(TOKEN).unwrap(),
+        token: Some(Token::new(TOKEN).unwrap()),
         ctrl_socket: dev.socket(),
         objects: dev.objects_dir(),
         trail_id: "dev1".into(),
         limits,
+        pvtx_dir: dev.dir.path().join("pvtx"),
     })
     .unwrap();
     let base = format!("http://{}/cgi-bin/pvr", lan.local_addr());

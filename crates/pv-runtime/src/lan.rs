@@ -1,10 +1,13 @@
-//! The LAN endpoint for `pvr clone/get/post` (crate `pv-lan`): off unless
-//! `PV_LAN_PVR_LISTEN` is set, and then only with a `PV_LAN_PVR_TOKEN` of
-//! at least 16 characters. It forwards every change to the control socket,
-//! so it needs the control server running.
+//! The LAN endpoint for `pvr clone/get/post` and the pvtx API (crate
+//! `pv-lan`): off unless `PV_LAN_PVR_LISTEN` is set. With a
+//! `PV_LAN_PVR_TOKEN` (at least 16 characters) every call needs it;
+//! without one the endpoint is open, as the original's (a warning says
+//! so). It forwards every change to the control socket, so it needs the
+//! control server running. The pvtx API keeps its transaction in
+//! `<storage>/cache/pvtx`.
 
 use pv_config::{Config, Key};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::layout::Layout;
 
@@ -16,8 +19,10 @@ pub fn start(cfg: &Config, layout: &Layout) -> Option<pv_lan::LanServer> {
     }
     let setup = || -> Result<pv_lan::LanServer, String> {
         let addr = pv_lan::parse_listen(&listen).map_err(|e| e.to_string())?;
-        let token = pv_lan::Token::new(cfg.get_opt_str(Key::PvLanPvrToken).unwrap_or(""))
-            .map_err(|e| format!("PV_LAN_PVR_TOKEN: {e}"))?;
+        let token = match cfg.get_opt_str(Key::PvLanPvrToken).map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(pv_lan::Token::new(t).map_err(|e| format!("PV_LAN_PVR_TOKEN: {e}"))?),
+        };
         let trail_id = cfg
             .get_opt_str(Key::PhCredsId)
             .filter(|s| !s.is_empty())
@@ -30,11 +35,20 @@ pub fn start(cfg: &Config, layout: &Layout) -> Option<pv_lan::LanServer> {
             objects: layout.objects(),
             trail_id,
             limits: pv_lan::Limits::default(),
+            pvtx_dir: layout.cache().join("pvtx"),
         })
         .map_err(|e| e.to_string())
     };
+    let open = cfg
+        .get_opt_str(Key::PvLanPvrToken)
+        .is_none_or(|t| t.trim().is_empty());
     match setup() {
         Ok(s) => {
+            if open {
+                warn!(
+                    "LAN endpoint without PV_LAN_PVR_TOKEN: anyone on the network can change this device"
+                );
+            }
             info!(
                 "LAN endpoint for pvr listening on http://{}/cgi-bin/pvr",
                 s.local_addr()
