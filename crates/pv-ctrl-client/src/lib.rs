@@ -17,6 +17,15 @@ use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
+/// Where the control socket is, in the order clients look for it: the
+/// host's run dir, a container root's `/pv`, a mgmt container's
+/// `/pantavisor`.
+pub const SOCKET_SEARCH: [&str; 3] = [
+    "/run/pantavisor/pv/pv-ctrl",
+    "/pv/pv-ctrl",
+    "/pantavisor/pv-ctrl",
+];
+
 /// Bytes read from a request body source at a time.
 const CHUNK: usize = 64 * 1024;
 

@@ -13,11 +13,7 @@ use serde_json::Value;
 use crate::{Result, TxError};
 
 /// Sockets tried in order when none is given: the first that exists wins.
-pub const SOCKET_SEARCH: [&str; 3] = [
-    "/run/pantavisor/pv/pv-ctrl",
-    "/pv/pv-ctrl",
-    "/pantavisor/pv-ctrl",
-];
+pub use pv_ctrl_client::SOCKET_SEARCH;
 
 /// The control socket to use: `explicit`, else the first of
 /// [`SOCKET_SEARCH`] that exists.

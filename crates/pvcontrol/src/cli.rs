@@ -124,11 +124,7 @@ pub enum Topic {
 /// Socket paths tried, in order, when neither `-s` nor
 /// `PVCONTROL_SOCKET` is given: the first that is a socket wins, else the
 /// last.
-pub const SOCKET_SEARCH: [&str; 3] = [
-    "/run/pantavisor/pv/pv-ctrl",
-    "/pv/pv-ctrl",
-    "/pantavisor/pv-ctrl",
-];
+pub use pv_ctrl_client::SOCKET_SEARCH;
 
 fn is_socket(p: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
