@@ -23,9 +23,8 @@
 
 use std::io::Read;
 
-use pv_ctrl_client::Body;
 use pv_tx::{Base, Options, Pvtx, TxError};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tiny_http::Request;
 
 use crate::handlers::{Ctx, Reply};
@@ -71,6 +70,7 @@ fn tx_error(e: TxError) -> Reply {
     match e {
         TxError::NoTransaction => no_transaction(NO_TX),
         TxError::Ctrl(m) => error(502, m),
+        TxError::Refused { status, msg, .. } => error(status, msg),
         TxError::Fs(_) | TxError::Objects(_) | TxError::Record { .. } => error(500, e.to_string()),
         other => error(400, other.to_string()),
     }
@@ -144,11 +144,11 @@ pub fn serve(ctx: &Ctx, op: &str, query: &str, req: &mut Request) -> Reply {
             Ok(rev) => Reply::Json(200, json!({ "revision": rev })),
             Err(e) => tx_error(e),
         },
-        "run" => run(ctx, param(query, "rev")),
-        "status" => status(ctx, param(query, "rev")),
-        "get-config" => get_config(ctx),
-        "usermeta/save" => usermeta(ctx, param(query, "key"), Some(req)),
-        "usermeta/delete" => usermeta(ctx, param(query, "key"), None),
+        "run" => run(&pvtx, param(query, "rev")),
+        "status" => status(&pvtx, param(query, "rev")),
+        "get-config" => get_config(&pvtx),
+        "usermeta/save" => usermeta(&pvtx, param(query, "key"), Some(req)),
+        "usermeta/delete" => usermeta(&pvtx, param(query, "key"), None),
         _ => error(404, "Not Found"),
     }
 }
@@ -171,7 +171,7 @@ fn begin(pvtx: &Pvtx, empty: bool) -> Reply {
 /// The body is streamed into the transaction: objects reach the device as
 /// they are read, each checked against its name.
 fn add(ctx: &Ctx, pvtx: &Pvtx, req: &mut Request) -> Reply {
-    let max = ctx.uploads_limit();
+    let max = ctx.uploads.max_object_size();
     if req.body_length().is_some_and(|n| n as u64 > max) {
         return error(413, format!("a package of more than {max} bytes"));
     }
@@ -187,126 +187,60 @@ fn add(ctx: &Ctx, pvtx: &Pvtx, req: &mut Request) -> Reply {
         .map_or_else(tx_error, |s| state_reply(&s))
 }
 
-impl Ctx {
-    fn uploads_limit(&self) -> u64 {
-        self.uploads.max_object_size()
-    }
-
-    fn ctrl_json(&self, path: &str) -> Result<Value, Reply> {
-        match self.call("GET", path, Body::None)? {
-            (200, b) => serde_json::from_slice(&b).map_err(|e| {
-                error(
-                    502,
-                    format!("{path}: bad answer from the control socket: {e}"),
-                )
-            }),
-            (s, b) => Err(ctrl_refused(s, &b)),
-        }
-    }
-}
-
-fn ctrl_refused(status: u16, body: &[u8]) -> Reply {
-    let msg = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("Error").and_then(Value::as_str).map(String::from))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
-    error(status, msg)
-}
-
 fn check_rev(rev: &str) -> Result<(), Reply> {
     pv_types::check_revision(rev).map_err(|e| error(400, format!("rev {rev:?}: {e}")))
 }
 
-fn run(ctx: &Ctx, rev: Option<String>) -> Reply {
+fn run(pvtx: &Pvtx, rev: Option<String>) -> Reply {
     let Some(rev) = rev.filter(|r| !r.is_empty()) else {
         return error(400, "run needs ?rev=<revision>");
     };
     if let Err(r) = check_rev(&rev) {
         return r;
     }
-    let cmd = json!({"op": "LOCAL_RUN", "payload": rev}).to_string();
-    match ctx.call("POST", "/commands", Body::Bytes(cmd.as_bytes())) {
-        Ok((200, _)) => {}
-        Ok((s, b)) => return ctrl_refused(s, &b),
-        Err(r) => return r,
-    }
-    match ctx.ctrl_json(&format!("/steps/{rev}/progress")) {
-        Ok(p) => Reply::Json(200, p),
-        Err(r) => r,
-    }
+    let answer = pvtx.device().and_then(|dev| {
+        dev.run(&rev)?;
+        dev.progress(&rev)
+    });
+    answer.map_or_else(tx_error, |p| Reply::Json(200, p))
 }
 
-fn status(ctx: &Ctx, rev: Option<String>) -> Reply {
-    let rev = match rev.filter(|r| !r.is_empty() && r != "current") {
-        Some(r) => {
-            if let Err(e) = check_rev(&r) {
-                return e;
-            }
-            r
+fn status(pvtx: &Pvtx, rev: Option<String>) -> Reply {
+    if let Some(r) = rev.as_deref().filter(|r| !r.is_empty() && *r != "current") {
+        if let Err(e) = check_rev(r) {
+            return e;
         }
-        None => match ctx.ctrl_json("/device-meta") {
-            Ok(m) => m
-                .get("pantavisor.revision")
-                .and_then(Value::as_str)
-                .unwrap_or("current")
-                .to_string(),
-            Err(r) => return r,
-        },
-    };
-    match ctx.ctrl_json(&format!("/steps/{rev}/progress")) {
-        Ok(p) => Reply::Json(200, json!({ "rev": rev, "progress": p })),
-        Err(r) => r,
+    }
+    match pvtx.device().and_then(|dev| dev.status(rev.as_deref())) {
+        Ok((rev, progress)) => Reply::Json(200, json!({ "rev": rev, "progress": progress })),
+        Err(e) => tx_error(e),
     }
 }
 
-/// Metadata values that hold JSON objects or lists are shown parsed.
-fn expand(meta: Value) -> Value {
-    let Value::Object(m) = meta else { return meta };
-    let out: Map<String, Value> = m
-        .into_iter()
-        .map(|(k, v)| {
-            let parsed = v
-                .as_str()
-                .filter(|s| s.starts_with('{') || s.starts_with('['))
-                .and_then(|s| serde_json::from_str::<Value>(s).ok());
-            (k, parsed.unwrap_or(v))
-        })
-        .collect();
-    Value::Object(out)
-}
-
-fn get_config(ctx: &Ctx) -> Reply {
-    let device = match ctx.ctrl_json("/device-meta") {
-        Ok(v) => expand(v),
-        Err(r) => return r,
-    };
-    let user = match ctx.ctrl_json("/user-meta") {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    Reply::Json(200, json!({ "device": device, "user": user }))
-}
-
-fn valid_key(k: &str) -> bool {
-    !k.is_empty()
-        && k != "."
-        && k != ".."
-        && k.len() <= 255
-        && k.bytes()
-            .all(|b| b.is_ascii_graphic() && !b"/?#%\\\"".contains(&b))
+fn get_config(pvtx: &Pvtx) -> Reply {
+    let both = pvtx
+        .device()
+        .and_then(|dev| Ok((dev.device_meta()?, dev.user_meta()?)));
+    match both {
+        Ok((device, user)) => Reply::Json(200, json!({ "device": device, "user": user })),
+        Err(e) => tx_error(e),
+    }
 }
 
 /// Save (with the request's body as value) or delete a user metadata key,
 /// then answer all of them.
-fn usermeta(ctx: &Ctx, key: Option<String>, save: Option<&mut Request>) -> Reply {
-    let Some(key) = key.filter(|k| valid_key(k)) else {
+fn usermeta(pvtx: &Pvtx, key: Option<String>, save: Option<&mut Request>) -> Reply {
+    let Some(key) = key.filter(|k| pv_tx::ctrl::check_meta_key(k).is_ok()) else {
         return error(
             400,
             "a metadata key is needed (?key=<key>: printable, no '/')",
         );
     };
-    let path = format!("/user-meta/{key}");
-    let answer = match save {
+    let dev = match pvtx.device() {
+        Ok(d) => d,
+        Err(e) => return tx_error(e),
+    };
+    let done = match save {
         Some(req) => {
             let mut value = vec![];
             if let Err(e) = req.as_reader().take(MAX_META + 1).read_to_end(&mut value) {
@@ -315,18 +249,12 @@ fn usermeta(ctx: &Ctx, key: Option<String>, save: Option<&mut Request>) -> Reply
             if value.len() as u64 > MAX_META {
                 return error(413, format!("a value of more than {MAX_META} bytes"));
             }
-            ctx.call("PUT", &path, Body::Bytes(&value))
+            dev.save_user_meta(&key, &value)
         }
-        None => ctx.call("DELETE", &path, Body::None),
+        None => dev.delete_user_meta(&key),
     };
-    match answer {
-        Ok((200, _)) => match ctx.ctrl_json("/user-meta") {
-            Ok(v) => Reply::Json(200, v),
-            Err(r) => r,
-        },
-        Ok((s, b)) => ctrl_refused(s, &b),
-        Err(r) => r,
-    }
+    done.and_then(|()| dev.user_meta())
+        .map_or_else(tx_error, |v| Reply::Json(200, v))
 }
 
 #[cfg(test)]
@@ -345,19 +273,5 @@ mod tests {
         assert_eq!(param("a=1", "b"), None);
         assert_eq!(param("a=%zz", "a"), None);
         assert_eq!(param("a=%4", "a"), None);
-    }
-
-    #[test]
-    fn metadata_keys() {
-        assert!(valid_key("pvr-sdk.authorized_keys"));
-        for bad in ["", "..", "a/b", "a b", "a%2F", "a?b"] {
-            assert!(!valid_key(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn json_metadata_is_expanded() {
-        let v = expand(json!({"a": "1", "b": "{\"x\":1}", "c": "[1]", "d": "{bad"}));
-        assert_eq!(v, json!({"a": "1", "b": {"x": 1}, "c": [1], "d": "{bad"}));
     }
 }

@@ -65,10 +65,11 @@ impl Device {
     pub fn call(&self, method: &str, path: &str, body: Body<'_>) -> Result<Vec<u8>> {
         let (status, b) = self.call_status(method, path, body)?;
         if status != 200 {
-            return Err(TxError::Ctrl(format!(
-                "pv-ctrl {method} {path}: {status} {}",
-                message(&b)
-            )));
+            return Err(TxError::Refused {
+                what: format!("{method} {path}"),
+                status,
+                msg: message(&b),
+            });
         }
         Ok(b)
     }
@@ -130,10 +131,109 @@ impl Device {
             .map_err(|e| TxError::Ctrl(format!("progress of {rev}: bad answer: {e}")))
     }
 
+    /// The name of the running revision (device metadata
+    /// `pantavisor.revision`; `current` if the device does not say).
+    pub fn running_revision(&self) -> Result<String> {
+        let meta = self.get_json("/device-meta")?;
+        Ok(meta
+            .get("pantavisor.revision")
+            .and_then(Value::as_str)
+            .unwrap_or("current")
+            .to_string())
+    }
+
+    /// A revision's name and progress; the running one without `rev`.
+    pub fn status(&self, rev: Option<&str>) -> Result<(String, Value)> {
+        let rev = match rev.filter(|r| !r.is_empty() && *r != "current") {
+            Some(r) => r.to_string(),
+            None => self.running_revision()?,
+        };
+        let progress = self.progress(&rev)?;
+        Ok((rev, progress))
+    }
+
+    /// Device metadata; values holding JSON objects or lists parsed.
+    pub fn device_meta(&self) -> Result<Value> {
+        Ok(expand_json_values(self.get_json("/device-meta")?))
+    }
+
+    /// User metadata.
+    pub fn user_meta(&self) -> Result<Value> {
+        self.get_json("/user-meta")
+    }
+
+    /// Set a user metadata key (the device checks key and size).
+    pub fn save_user_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        check_meta_key(key)?;
+        self.call("PUT", &format!("/user-meta/{key}"), Body::Bytes(value))
+            .map(drop)
+    }
+
+    /// Remove a user metadata key.
+    pub fn delete_user_meta(&self, key: &str) -> Result<()> {
+        check_meta_key(key)?;
+        self.call("DELETE", &format!("/user-meta/{key}"), Body::None)
+            .map(drop)
+    }
+
     /// A JSON answer (metadata, lists).
     pub fn get_json(&self, path: &str) -> Result<Value> {
         let b = self.call("GET", path, Body::None)?;
         serde_json::from_slice(&b)
             .map_err(|e| TxError::Ctrl(format!("pv-ctrl GET {path}: bad answer: {e}")))
+    }
+}
+
+/// A metadata key that can travel in a control-socket path: printable
+/// ASCII without `/`, `?`, `#`, `%`, `\\` or quotes, not `.` or `..`.
+pub fn check_meta_key(k: &str) -> Result<()> {
+    let ok = !k.is_empty()
+        && k != "."
+        && k != ".."
+        && k.len() <= 255
+        && k.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/?#%\\\"".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(TxError::bad(format!(
+            "bad metadata key {k:?} (printable, no '/', '?', '#', '%')"
+        )))
+    }
+}
+
+/// Metadata values that hold JSON objects or lists, parsed.
+pub fn expand_json_values(meta: Value) -> Value {
+    let Value::Object(m) = meta else { return meta };
+    Value::Object(
+        m.into_iter()
+            .map(|(k, v)| {
+                let parsed = v
+                    .as_str()
+                    .filter(|s| s.starts_with('{') || s.starts_with('['))
+                    .and_then(|s| serde_json::from_str::<Value>(s).ok());
+                (k, parsed.unwrap_or(v))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn metadata_keys() {
+        assert!(check_meta_key("pvr-sdk.authorized_keys").is_ok());
+        for bad in ["", "..", "a/b", "a b", "a%2F", "a?b", "a\\b", "a\"b"] {
+            assert!(check_meta_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_metadata_is_expanded() {
+        let v = expand_json_values(json!({"a": "1", "b": "{\"x\":1}", "c": "[1]", "d": "{bad"}));
+        assert_eq!(v, json!({"a": "1", "b": {"x": 1}, "c": [1], "d": "{bad"}));
     }
 }

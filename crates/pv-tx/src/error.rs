@@ -25,9 +25,16 @@ pub enum TxError {
     BadInput(String),
     #[error("no state JSON found at '{0}'; expected a revision directory or a json file")]
     NoBase(PathBuf),
-    /// The control socket could not be reached or refused a request.
+    /// The control socket could not be reached or answered nonsense.
     #[error("{0}")]
     Ctrl(String),
+    /// The device refused a request (its status and message).
+    #[error("pv-ctrl {what}: {status} {msg}")]
+    Refused {
+        what: String,
+        status: u16,
+        msg: String,
+    },
     #[error(transparent)]
     Fs(#[from] pv_fs::FsError),
     #[error(transparent)]

@@ -14,7 +14,14 @@
 //! - [`Pvtx`] is the API: one method per command ([`Pvtx::begin`],
 //!   [`Pvtx::add_file`]/[`Pvtx::add_reader`], [`Pvtx::remove`],
 //!   [`Pvtx::abort`], [`Pvtx::commit`], [`Pvtx::show`], [`Pvtx::deploy`],
-//!   the `queue_*` methods), and [`Pvtx::device`] for the control socket.
+//!   the `queue_*` methods, [`Pvtx::record`] for the transaction's status),
+//!   and [`Pvtx::device`] for the control socket: a [`Device`] runs a
+//!   revision ([`Device::run`]), reports progress ([`Device::status`],
+//!   [`Device::progress`]), reads and edits metadata
+//!   ([`Device::device_meta`], [`Device::user_meta`],
+//!   [`Device::save_user_meta`], [`Device::delete_user_meta`]) and answers
+//!   any other JSON endpoint ([`Device::get_json`]). A refusal keeps the
+//!   device's status ([`TxError::Refused`]).
 //! - [`merge`] has the merge and removal rules, [`package`] the package
 //!   formats, [`store`] the crash-safe record, [`deploy`] the trail layout.
 //!

@@ -249,12 +249,27 @@ impl Pvtx {
         Ok(state)
     }
 
-    /// Discard the transaction; false if there was none active.
+    /// Discard the transaction (even an unreadable record); false if there
+    /// was none active.
     pub fn abort(&self) -> Result<bool> {
         let dir = self.lock()?;
-        let active = dir.load()?.is_some_and(|r| r.is_active());
+        let active = !matches!(
+            dir.load(),
+            Ok(None)
+                | Ok(Some(Record {
+                    status: Status::Committed | Status::Deployed | Status::Queued,
+                    ..
+                }))
+        );
         dir.clear()?;
         Ok(active)
+    }
+
+    /// The transaction record (status, kind, queue, last committed
+    /// revision), if any.
+    pub fn record(&self) -> Result<Option<Record>> {
+        let dir = self.lock()?;
+        dir.load()
     }
 
     /// The state of the active transaction.
@@ -296,10 +311,15 @@ impl Pvtx {
         }
         let json = state.to_canonical();
         let rev = revision_name(&json);
-        dev.put_state(&rev, &json).map_err(|e| {
-            TxError::Ctrl(format!(
+        dev.put_state(&rev, &json).map_err(|e| match e {
+            TxError::Refused { status, msg, .. } => TxError::Refused {
+                what: format!("upload of revision '{rev}'"),
+                status,
+                msg,
+            },
+            e => TxError::Ctrl(format!(
                 "failed to upload revision '{rev}' to Pantavisor via pv-ctrl: {e}"
-            ))
+            )),
         })?;
         rec.status = Status::Committed;
         rec.revision = Some(rev.clone());

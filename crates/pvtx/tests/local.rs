@@ -352,6 +352,11 @@ fn commands_answer_as_the_original() {
     let err = fails(&tx, &["--socket", "/nonexistent/pv-ctrl", "commit"], 255);
     assert!(err.contains("pv-ctrl"), "{err}");
     assert!(ok(&tx, &["help"]).contains("queue"));
+    // a record this version cannot read is named, and abort clears it
+    std::fs::write(tx.join("transaction.json"), b"\0garbage").unwrap();
+    assert!(fails(&tx, &["show"], 255).contains("transaction.json"));
+    ok(&tx, &["abort"]);
+    fails(&tx, &["show"], 11);
 }
 
 /// A copy of a transaction whose record uses `objects` (its objects
