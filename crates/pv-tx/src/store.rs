@@ -48,6 +48,11 @@ pub struct Record {
     pub objects: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueInfo>,
+    /// Object directories a remote transaction's commit may upload from
+    /// (the pool of a checkout or the `objects/` of an unpacked export it
+    /// began from).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<PathBuf>,
     /// The revision a commit created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
@@ -60,6 +65,7 @@ impl Record {
             status,
             objects,
             queue: None,
+            sources: vec![],
             revision: None,
             state: state.into_map(),
         }

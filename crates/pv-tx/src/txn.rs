@@ -160,6 +160,9 @@ impl Pvtx {
         }
         let mut rec = Record::new(Status::Active, objects, state.clone());
         rec.queue = queue.map(|(q, _)| q);
+        if let Base::Path(p) = base {
+            rec.sources = object_sources(&absolute(p));
+        }
         dir.save(&rec)?;
         Ok(state)
     }
@@ -285,8 +288,10 @@ impl Pvtx {
     }
 
     /// Send the state of a remote transaction to the device as a new
-    /// local revision (`locals/pvtx-<time>-<sha8>-<n>`), after checking
-    /// that the device has every object it names. Returns the revision.
+    /// local revision (`locals/pvtx-<time>-<sha8>-<n>`): objects the device
+    /// lacks are uploaded from the object directories of the base (a
+    /// checkout's pool, an unpacked export's `objects/`), and the commit
+    /// fails, storing nothing, if one is nowhere. Returns the revision.
     pub fn commit(&self) -> Result<String> {
         let dir = self.lock()?;
         let mut rec = dir.active()?;
@@ -299,15 +304,34 @@ impl Pvtx {
             ))
         })?;
         let state = rec.state();
+        // every missing object must be found before any is uploaded
         let present = dev.objects()?;
-        if let Some((key, id)) = state
-            .objects()
-            .into_iter()
-            .find(|(_, id)| !present.contains(id))
-        {
-            return Err(TxError::bad(format!(
-                "object {id} of {key} is not on the device; add a package that carries it"
-            )));
+        let mut uploads = std::collections::BTreeMap::new();
+        for (key, id) in state.objects() {
+            if present.contains(&id) || uploads.contains_key(&id) {
+                continue;
+            }
+            let file = rec
+                .sources
+                .iter()
+                .map(|d| d.join(id.to_hex()))
+                .find(|f| f.is_file())
+                .ok_or_else(|| {
+                    TxError::bad(format!(
+                        "object {id} of {key} is not on the device; add a package that carries it"
+                    ))
+                })?;
+            uploads.insert(id, file);
+        }
+        for (id, file) in uploads {
+            // the device checks the hash as it stores the object
+            let mut f =
+                std::fs::File::open(&file).map_err(|e| pv_fs::FsError::new("open", &file, e))?;
+            let len = f
+                .metadata()
+                .map_err(|e| pv_fs::FsError::new("stat", &file, e))?
+                .len();
+            dev.put_object(&id, len, &mut f)?;
         }
         let json = state.to_canonical();
         let rev = revision_name(&json);
@@ -382,4 +406,36 @@ pub fn revision_name(json: &[u8]) -> String {
     let _ = rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty());
     let n = u32::from_le_bytes(r) % 1000;
     format!("locals/pvtx-{secs}-{}-{n}", &sha[..8])
+}
+
+/// Where the objects of a state on disk are: the pool named by a
+/// checkout's `.pvr/config` (or `.pvr/objects`), or the `objects/` beside
+/// an unpacked export's `json`.
+fn object_sources(base: &Path) -> Vec<PathBuf> {
+    let dir = if base.is_dir() {
+        base.to_path_buf()
+    } else {
+        match base.parent() {
+            Some(p) => p.to_path_buf(),
+            None => return vec![],
+        }
+    };
+    let root = if dir.file_name().is_some_and(|n| n == ".pvr") {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    };
+    let mut out = vec![];
+    let config = root.join(".pvr/config");
+    if let Ok(bytes) = std::fs::read(&config) {
+        if let Ok(c) = pv_export::RepoConfig::parse(&config, &bytes) {
+            out.push(c.objects_path(&root));
+        }
+    } else if root.join(".pvr/objects").is_dir() {
+        out.push(root.join(".pvr/objects"));
+    }
+    if root.join("objects").is_dir() {
+        out.push(root.join("objects"));
+    }
+    out
 }

@@ -133,3 +133,31 @@ fn an_object_that_does_not_match_its_name_is_refused_by_both_ends() {
         r##"{"#spec":"pantavisor-service-system@1"}"##
     );
 }
+
+#[test]
+fn a_transaction_begun_from_a_checkout_uploads_its_objects_at_commit() {
+    let d = tempfile::tempdir().unwrap();
+    let dev = device();
+    let sock = dev.socket();
+    let sock = sock.to_str().unwrap();
+    let r = repo(d.path());
+    let tx = d.path().join("txdir");
+    ok(&tx, &["--socket", sock, "begin", r.root.to_str().unwrap()]);
+    assert_eq!(show(&tx), r.state());
+    ok(&tx, &["--socket", sock, "remove", "web"]);
+    let rev = ok(&tx, &["--socket", sock, "commit"]);
+    let rev = rev.trim();
+    let stored = pv_types::State::from_slice(
+        &std::fs::read(dev.storage().join("trails").join(rev).join(".pvr/json")).unwrap(),
+    )
+    .unwrap();
+    assert!(stored.get("web/run.json").is_none());
+    for id in stored.object_ids() {
+        let bytes = std::fs::read(dev.objects_dir().join(id.to_hex())).unwrap();
+        assert_eq!(pv_types::ObjectId::of(&bytes), id);
+    }
+    // web's objects were not needed, so not uploaded
+    let web = pv_types::State::from_slice(&r.state()).unwrap();
+    let web_root = web.get("web/root.squashfs").unwrap().as_str().unwrap();
+    assert!(!dev.objects_dir().join(web_root).exists());
+}
