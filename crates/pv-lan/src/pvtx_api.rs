@@ -18,8 +18,10 @@
 //! | `POST usermeta/save?key=K` (body: the value) | the user metadata |
 //! | `PUT usermeta/delete?key=K` | the user metadata |
 //!
-//! Errors are `{"error":"…"}`: 400 for what the request got wrong, 502
-//! when the control socket failed, its own status when it refused.
+//! Errors are `{"error":"…"}`: 400 for what the request got wrong, 503
+//! (`Retry-After: 1`) while another call works on the transaction (an
+//! upload, say), 502 when the control socket failed, its own status when
+//! it refused.
 
 use std::io::Read;
 
@@ -69,6 +71,11 @@ const NO_TX: &str = "No active transaction. Start a transaction first.";
 fn tx_error(e: TxError) -> Reply {
     match e {
         TxError::NoTransaction => no_transaction(NO_TX),
+        TxError::Busy => Reply::JsonWith(
+            503,
+            json!({ "error": e.to_string() }),
+            vec![("Retry-After", "1".into())],
+        ),
         TxError::Ctrl(m) => error(502, m),
         TxError::Refused { status, msg, .. } => error(status, msg),
         TxError::Fs(_) | TxError::Objects(_) | TxError::Record { .. } => error(500, e.to_string()),
@@ -122,6 +129,8 @@ pub fn serve(ctx: &Ctx, op: &str, query: &str, req: &mut Request) -> Reply {
     }
     let mut opts = Options::new(&ctx.pvtx_dir);
     opts.socket = Some(ctx.ctrl_socket.clone());
+    // a worker never waits behind a long upload of another request
+    opts.wait = false;
     let pvtx = Pvtx::new(opts);
     match op {
         "begin" => begin(&pvtx, param(query, "empty").as_deref() == Some("true")),

@@ -18,6 +18,9 @@ pub enum TxError {
     ActiveForQueue,
     #[error("queue {0} does not exist")]
     NoQueue(String),
+    /// Another operation holds the transaction (only without waiting).
+    #[error("another pvtx operation is running; retry")]
+    Busy,
     #[error("part {0:?} is not in the transaction")]
     NoSuchPart(String),
     /// A package, state or part name that cannot be used.

@@ -24,6 +24,23 @@ pub trait ObjectSink {
     fn finish(&mut self) -> Result<()>;
 }
 
+/// Largest state JSON accepted (a package's `json`, a JSON package).
+pub const MAX_STATE: u64 = 16 << 20;
+
+/// Read a whole state JSON from `r`, refusing more than [`MAX_STATE`].
+fn read_state_bytes(r: impl Read, what: &str) -> Result<Vec<u8>> {
+    let mut b = vec![];
+    r.take(MAX_STATE + 1)
+        .read_to_end(&mut b)
+        .map_err(|e| TxError::bad(format!("reading {what}: {e}")))?;
+    if b.len() as u64 > MAX_STATE {
+        return Err(TxError::bad(format!(
+            "{what}: a state JSON of more than {MAX_STATE} bytes"
+        )));
+    }
+    Ok(b)
+}
+
 /// What a package held.
 #[derive(Debug)]
 pub struct Package {
@@ -83,10 +100,7 @@ pub fn read(r: impl Read, what: &str, buf: usize, sink: &mut dyn ObjectSink) -> 
     let r = io::Cursor::new(head).chain(r);
     match format {
         Format::Json => {
-            let mut bytes = vec![];
-            let mut r = r;
-            r.read_to_end(&mut bytes)
-                .map_err(|e| TxError::bad(format!("reading {what}: {e}")))?;
+            let bytes = read_state_bytes(r, what)?;
             let state = parse_state(&bytes, what)?;
             Ok(Package {
                 state,
@@ -140,11 +154,9 @@ fn read_tar(r: impl Read, what: &str, sink: &mut dyn ObjectSink) -> Result<Packa
             return Err(bad(format!("member {raw:?} is not a regular file")));
         }
         if name == "json" {
-            let mut b = vec![];
-            entry
-                .read_to_end(&mut b)
-                .map_err(|e| bad(format!("member json: {e}")))?;
-            state = Some(parse_state(&b, &format!("{what}: member json"))?);
+            let member = format!("{what}: member json");
+            let b = read_state_bytes(&mut entry, &member)?;
+            state = Some(parse_state(&b, &member)?);
         } else if let Some(sha) = name.strip_prefix("objects/") {
             let id: ObjectId = sha
                 .parse()
@@ -241,6 +253,17 @@ pub(crate) mod tests {
             assert_eq!(sink.kept.len(), objects);
             assert!(p.state.contains_key("a/run.json"));
         }
+    }
+
+    #[test]
+    fn a_state_too_large_is_refused_before_it_is_read_whole() {
+        let mut big = b"{".to_vec();
+        big.resize(MAX_STATE as usize + 2, b' ');
+        let mut sink = MemSink::default();
+        let err = read(&big[..], "pkg", 512, &mut sink)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than"), "{err}");
     }
 
     #[test]

@@ -91,9 +91,9 @@ pub struct TxDir {
 }
 
 impl TxDir {
-    /// Open (creating) `dir` and take its lock, waiting for another
-    /// operation to end.
-    pub fn lock(dir: &Path) -> Result<TxDir> {
+    /// Open (creating) `dir` and take its lock; with `wait`, waiting for
+    /// another operation to end, else failing with [`TxError::Busy`].
+    pub fn lock(dir: &Path, wait: bool) -> Result<TxDir> {
         std::fs::create_dir_all(dir)
             .map_err(|e| pv_fs::FsError::new("create directory", dir, e))?;
         let path = dir.join(LOCK);
@@ -103,8 +103,16 @@ impl TxDir {
             .write(true)
             .open(&path)
             .map_err(|e| pv_fs::FsError::new("open", &path, e))?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| pv_fs::FsError::new("lock", &path, e.into()))?;
+        let op = if wait {
+            rustix::fs::FlockOperation::LockExclusive
+        } else {
+            rustix::fs::FlockOperation::NonBlockingLockExclusive
+        };
+        match rustix::fs::flock(&f, op) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => return Err(TxError::Busy),
+            Err(e) => return Err(pv_fs::FsError::new("lock", &path, e.into()).into()),
+        }
         Ok(TxDir {
             dir: dir.to_path_buf(),
             _lock: f,
@@ -153,5 +161,28 @@ impl TxDir {
     /// Remove the record (no transaction, no queue).
     pub fn clear(&self) -> Result<()> {
         Ok(pv_fs::remove_durable(&self.record_path())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_operation_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let held = TxDir::lock(d.path(), true).unwrap();
+        assert!(matches!(TxDir::lock(d.path(), false), Err(TxError::Busy)));
+        drop(held);
+        let again = TxDir::lock(d.path(), false).unwrap();
+        let rec = Record::new(
+            Status::Active,
+            None,
+            State::new(pv_types::SPEC_SERVICE_SYSTEM),
+        );
+        again.save(&rec).unwrap();
+        assert_eq!(again.active().unwrap(), rec);
+        again.clear().unwrap();
+        assert!(matches!(again.active(), Err(TxError::NoTransaction)));
     }
 }

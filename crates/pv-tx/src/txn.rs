@@ -35,6 +35,9 @@ pub struct Options {
     pub socket: Option<PathBuf>,
     pub object_buf: usize,
     pub ctrl_buf: usize,
+    /// Wait for another operation on the transaction to end (the CLI), or
+    /// fail at once with [`TxError::Busy`] (a server's workers).
+    pub wait: bool,
 }
 
 fn clamp_env(value: Option<String>, (min, max, default): (usize, usize, usize)) -> usize {
@@ -52,6 +55,7 @@ impl Options {
             socket: None,
             object_buf: OBJECT_BUF.2,
             ctrl_buf: CTRL_BUF.2,
+            wait: true,
         }
     }
 
@@ -71,6 +75,7 @@ impl Options {
             socket: var("PVTX_SOCKET").map(PathBuf::from),
             object_buf: clamp_env(var("PVTX_OBJECT_BUF_SIZE"), OBJECT_BUF),
             ctrl_buf: clamp_env(var("PVTX_CTRL_BUF_SIZE"), CTRL_BUF),
+            wait: true,
         }
     }
 }
@@ -120,7 +125,7 @@ impl Pvtx {
     }
 
     pub(crate) fn lock(&self) -> Result<TxDir> {
-        TxDir::lock(&self.opts.dir)
+        TxDir::lock(&self.opts.dir, self.opts.wait)
     }
 
     /// The device behind the control socket.
