@@ -30,6 +30,8 @@ pub enum Error {
     },
     #[error("container {0}: no lxc config: a data container can only be MOUNTED")]
     NoLxcConfig(String),
+    #[error("bsp/run.json: {0}")]
+    BootFiles(String),
     #[error("invalid revision name {0:?}")]
     BadRevision(String),
     /// `trails/<rev>/.pvr/json` cannot be read.

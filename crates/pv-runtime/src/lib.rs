@@ -13,6 +13,7 @@
 //!   implementation and a recording fake for tests).
 //! * [`daemon`]: the main loop, signals and shutdown.
 
+pub mod bootfiles;
 pub mod ctrl;
 pub mod daemon;
 pub mod device;

@@ -91,6 +91,7 @@ pub fn install(layout: &Layout, rev: &str, state_text: &[u8], pool: &ObjectStore
             }
         }
     }
+    crate::bootfiles::write(&tmp, &state)?;
     // everything inside is written; make it durable, then publish the trail
     pv_fs::syncfs(&tmp)?;
     pv_fs::fault::point("trail:assembled");

@@ -38,6 +38,10 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("curl", "curl"),
     ("grub-editenv", "grub-common"),
     ("mkfs.ext4", "e2fsprogs"),
+    ("debugfs", "e2fsprogs"),
+    ("e2label", "e2fsprogs"),
+    ("grub-mkimage", "grub-common"),
+    ("/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"),
 ];
 
 /// Is this a CI run, where a missing prerequisite is a failure?

@@ -134,11 +134,45 @@ pub struct BspRunJson {
     pub addons: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initrd_config: Option<String>,
+    /// Kernel command line words this revision boots with, after
+    /// `pv_rev=<rev>` (our addition, see docs/compat.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl BspRunJson {
+    /// The hard links a bootloader reads in `<trail>/.pv/`, as (link name,
+    /// file under `bsp/`): a FIT image alone, or the kernel (`linux`, else
+    /// the older key `kernel`, else `kernel.img`), the initrd (`initrd`,
+    /// else `pantavisor`) and the fdt when there is one.
+    pub fn boot_links(&self) -> Vec<(&'static str, String)> {
+        if let Some(fit) = &self.fit {
+            return vec![("pantavisor.fit", fit.clone())];
+        }
+        let kernel = self.linux.clone().or_else(|| {
+            self.extra
+                .get("kernel")
+                .and_then(|k| k.as_str())
+                .map(String::from)
+        });
+        let mut links = vec![
+            (
+                "pv-kernel.img",
+                kernel.unwrap_or_else(|| "kernel.img".into()),
+            ),
+            (
+                "pv-initrd.img",
+                self.initrd.clone().unwrap_or_else(|| "pantavisor".into()),
+            ),
+        ];
+        if let Some(fdt) = &self.fdt {
+            links.push(("pv-fdt.dtb", fdt.clone()));
+        }
+        links
+    }
+
     /// Files under `bsp/` that this manifest names (handler prefixes removed).
     pub fn referenced_files(&self) -> Vec<String> {
         let mut out = vec![];

@@ -174,28 +174,7 @@ fn pv_links(repo: &Repo, state: &State) -> Result<()> {
         manifest::parse(v).map_err(|e| Error::Other(format!("bsp/run.json: {e}")))?;
     let pv = repo.root.join(".pv");
     fs::create_dir_all(&pv).at("create directory", &pv)?;
-    let kernel = bsp.linux.clone().or_else(|| {
-        bsp.extra
-            .get("kernel")
-            .and_then(|k| k.as_str())
-            .map(String::from)
-    });
-    let mut links: Vec<(&str, String)> = vec![];
-    if let Some(fit) = &bsp.fit {
-        links.push(("pantavisor.fit", fit.clone()));
-    } else {
-        links.push((
-            "pv-kernel.img",
-            kernel.unwrap_or_else(|| "kernel.img".into()),
-        ));
-        links.push((
-            "pv-initrd.img",
-            bsp.initrd.clone().unwrap_or_else(|| "pantavisor".into()),
-        ));
-        if let Some(fdt) = &bsp.fdt {
-            links.push(("pv-fdt.dtb", fdt.clone()));
-        }
-    }
+    let links = bsp.boot_links();
     for (name, file) in links {
         let src = pv_fs::safe_join(&repo.root.join("bsp"), &file)?;
         let dst = pv.join(name);

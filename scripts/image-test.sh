@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# The image-level end-to-end suite: a disk image made by pvimage (GRUB,
+# Debian's kernel, our initramfs with the static pantavisor as PID 1, the
+# demo revision) boots under QEMU (TCG) and is updated over its LAN
+# endpoint with pvr, as a device in the field would be.
+#
+#   bash scripts/image-test.sh [--short] [--cuts N]   (root)
+#
+# 1. boot: every container STARTED/READY (pvcontrol through the probe of
+#    the pvnet container), `pvr clone` over the forwarded endpoint, GRUB's
+#    and the kernel's lines on the serial console;
+# 2. updates with `pvr post`: an app change -> UPDATED, the untouched
+#    container keeps its PID; a BSP change (kernel command line) -> reboot,
+#    try-boot, DONE, checked in the GRUB env and the guest's /proc/cmdline;
+# 3. broken revisions fall back to the last DONE one with the original's
+#    ERROR message: a container never READY ("Status goal not reached"), a
+#    kernel that panics at boot and an initramfs whose /init fails (both
+#    "Unexpected rollback": the bootloader came back to pv_rev);
+# 4. power cuts: QEMU killed at a random instant of an update (app or BSP,
+#    alternately: upload, install, reboot, testing, commit), restarted on the
+#    same disk: a complete revision boots (the old DONE or the new one, its
+#    trail cloned back whole), the progress records tell the truth (the
+#    booted revision DONE/UPDATED or being tried; no revision left
+#    INPROGRESS/TESTING once it settles), no temp files. N cuts (default 10,
+#    PV_IMAGE_CUTS); --cuts 100 for the long run.
+#
+# --short (scripts/test.sh): 1 and the app update of 2 only.
+# Prints one line per check and "image-test: P passed, F failed"; the
+# cuts: count, time, failures. Exit 0 only when everything passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SHORT=0
+CUTS=${PV_IMAGE_CUTS:-10}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --short) SHORT=1 ;;
+    --cuts) CUTS=$2; shift ;;
+    *) echo "usage: $0 [--short] [--cuts N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$(id -u)" -eq 0 ] || { echo "image-test: needs root (apt, QEMU's user network is fine without)" >&2; exit 1; }
+IMG_WORK=${PV_IMAGE_WORK:-/var/tmp/pv-image-test}
+mkdir -p "$IMG_WORK"
+IMG_GOALS_TIMEOUT=${IMG_GOALS_TIMEOUT:-60}
+IMG_COMMIT_DELAY=${IMG_COMMIT_DELAY:-5}
+# shellcheck source=scripts/image-lib.sh
+. scripts/image-lib.sh
+bash scripts/deps.sh >&2
+trap vm_kill EXIT
+
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; [ ! -f "$IMG_WORK/probe.txt" ] || sed 's/^/     | /' "$IMG_WORK/probe.txt" | head -n 30; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+BOOT_SECS=${PV_IMAGE_BOOT_SECS:-400}
+T0=$SECONDS
+img_kernel
+img_modules
+img_binaries
+TOKEN=$(openssl rand -hex 16)
+img_config "$TOKEN" >"$IMG_WORK/pantavisor.config"
+export PVR_CONFIG_DIR=$IMG_WORK/pvr-config PVR_AUTH=$TOKEN
+rm -rf "$PVR_CONFIG_DIR"
+BASE_CMDLINE="console=ttyS0,115200 panic=5"
+log "demo revision and disk image"
+img_demo_checkout "$IMG_WORK/device" "$BASE_CMDLINE" "$IMG_WORK/pantavisor.config"
+t=$SECONDS
+"$PVIMAGE" build --state "$IMG_WORK/device" --out "$IMG_WORK/disk.img" --size 1G
+echo "image built in $((SECONDS - t)) s (prepared in $((SECONDS - T0)) s)"
+CONSOLE=$IMG_WORK/console.log
+: >"$CONSOLE"
+URL=http://127.0.0.1:$IMG_LAN_PORT
+
+# the probe's facts
+booted() { sed -n 's/^cmdline: .*pv_rev=\([^ ]*\).*/\1/p' "$IMG_WORK/probe.txt"; }
+progress_of() { grep "^progress $1: " "$IMG_WORK/probe.txt" | head -n1; }
+status_of() { progress_of "$1" | sed -n 's/.*"status":"\([A-Z]*\)".*/\1/p'; }
+pid_of() { sed -n "s/^pid \([0-9]*\) $1.*/\1/p" "$IMG_WORK/probe.txt" | head -n1; }
+env_var() { tr ' ' '\n' <<<"$(sed -n 's/^grubenv: //p' "$IMG_WORK/probe.txt")" | sed -n "s/^$1=//p"; }
+containers_up='"name":"app"[^}]*"status":"(STARTED|READY)".*|"name":"pvnet"[^}]*"status":"(STARTED|READY)"'
+up() {
+  wait_probe '"name":"pvnet"[^}]*"status":"(STARTED|READY)"' "${1:-$BOOT_SECS}" &&
+    wait_probe '"name":"app"[^}]*"status":"(STARTED|READY)"' 120
+}
+# post the clone, echo the revision name it became
+post() {
+  (cd "$IMG_WORK/clone" && "$PVR" add . >/dev/null && "$PVR" commit -m "$1" >/dev/null)
+  local out
+  out=$(cd "$IMG_WORK/clone" && "$PVR" post "$URL" 2>&1) || { echo "$out" >&2; return 1; }
+  grep -o 'locals/pvr-[0-9a-f]*' <<<"$out" | head -n1
+}
+settled() { # the revision $1 reached a final progress, within $2 s
+  local rev=$1 secs=$2 start=$SECONDS
+  while [ $((SECONDS - start)) -lt "$secs" ]; do
+    probe >"$IMG_WORK/probe.txt"
+    case "$(status_of "$rev")" in DONE | UPDATED | ERROR | WONTGO) return 0 ;; esac
+    sleep 3
+  done
+  return 1
+}
+bsp() { # rewrite the clone's BSP with kernel command line $1
+  "$PVIMAGE" bsp --kernel "$VMLINUZ" --modules "$MODDIR" --pantavisor "$PANTAVISOR" \
+    --cmdline "$1" --config "$IMG_WORK/pantavisor.config" --out "$IMG_WORK/clone" >/dev/null
+}
+
+# ---- 1. boot
+log "1. boot"
+t=$SECONDS
+vm_start "$IMG_WORK/disk.img" "$CONSOLE"
+if up; then
+  ok "boot: pvnet and app STARTED/READY after $((SECONDS - t)) s"
+else
+  bad "boot: containers not up within $BOOT_SECS s"
+  tail -n 40 "$CONSOLE" | tr -d '\r'
+  echo "image-test: $PASS passed, $((FAIL)) failed"
+  exit 1
+fi
+check "console: GRUB booted revision 0" grep -aq "pantavisor: booting revision 0" "$CONSOLE"
+check "console: kernel command line from the revision" grep -aqE "Command line: .*pv_rev=0 $BASE_CMDLINE" "$CONSOLE"
+rm -rf "$IMG_WORK/clone"
+check "pvr clone over the LAN endpoint" "$PVR" clone "$URL/cgi-bin" "$IMG_WORK/clone"
+check "the clone is the factory revision" cmp -s <(python3 -m json.tool --sort-keys "$IMG_WORK/clone/.pvr/json") <(python3 -m json.tool --sort-keys "$IMG_WORK/device/.pvr/json")
+check "booted 0, pv_rev=0, no pv_try" test "$(booted)/$(env_var pv_rev)/$(env_var pv_try)" = "0/0/"
+
+# ---- 2. updates
+log "2. app update (no reboot)"
+probe >"$IMG_WORK/probe.txt"
+net_pid=$(pid_of httpd)
+mkdir -p "$IMG_WORK/clone/_config/app/etc"
+echo "second revision" >"$IMG_WORK/clone/_config/app/etc/motd"
+t=$SECONDS
+REV_APP=$(post "app change")
+if settled "$REV_APP" 300 && [ "$(status_of "$REV_APP")" = UPDATED ]; then
+  ok "app change $REV_APP UPDATED in $((SECONDS - t)) s"
+else
+  bad "app change $REV_APP not UPDATED: $(progress_of "$REV_APP")"
+fi
+up 120 || true
+check "untouched pvnet kept its PID ($net_pid)" test -n "$net_pid" -a "$(pid_of httpd)" = "$net_pid"
+check "no reboot: still the kernel of revision 0" grep -q "^cmdline: .*pv_rev=0 " "$IMG_WORK/probe.txt"
+LAST_DONE=0
+
+if [ "$SHORT" = 0 ]; then
+  log "2. BSP update (kernel command line): reboot, try-boot, DONE"
+  bsp "$BASE_CMDLINE pv_e2e=bsp2"
+  t=$SECONDS
+  REV_BSP=$(post "kernel command line")
+  if wait_probe "^cmdline: .*pv_rev=$REV_BSP .*pv_e2e=bsp2" "$BOOT_SECS" && settled "$REV_BSP" 300 &&
+    [ "$(status_of "$REV_BSP")" = DONE ]; then
+    ok "BSP change $REV_BSP DONE in $((SECONDS - t)) s (post to DONE, reboot included)"
+    echo "bench: kernel update post->DONE $((SECONDS - t)) s" >>"$IMG_WORK/bench.txt"
+  else
+    bad "BSP change $REV_BSP: $(progress_of "$REV_BSP")"
+  fi
+  check "GRUB env: pv_rev=$REV_BSP, pv_try cleared" test "$(env_var pv_rev)/$(env_var pv_try)" = "$REV_BSP/"
+  check "console: GRUB tried $REV_BSP" grep -aq "pantavisor: booting revision $REV_BSP" "$CONSOLE"
+  LAST_DONE=$REV_BSP
+  cp -a "$IMG_WORK/clone" "$IMG_WORK/clone.good"
+
+  # ---- 3. broken revisions
+  broken() { # $1 what, $2 expected message; the clone holds the broken change
+    local what=$1 msg=$2 rev t=$SECONDS
+    rev=$(post "$what") || { bad "$what: post failed"; return; }
+    if wait_probe "^progress $rev: .*\"status\":\"ERROR\"" "$((BOOT_SECS * 2))" &&
+      wait_probe "^cmdline: .*pv_rev=$LAST_DONE " 60; then
+      ok "$what: $rev ERROR, back on $LAST_DONE in $((SECONDS - t)) s"
+      check "$what: message \"$msg\"" grep -q "^progress $rev: .*$msg" "$IMG_WORK/probe.txt"
+      up 200 || true
+      check "$what: pv_rev=$LAST_DONE, pv_try cleared" test "$(env_var pv_rev)/$(env_var pv_try)" = "$LAST_DONE/"
+    else
+      bad "$what: $rev did not fail back to $LAST_DONE: $(progress_of "$rev")"
+    fi
+    rm -rf "$IMG_WORK/clone" && cp -a "$IMG_WORK/clone.good" "$IMG_WORK/clone"
+  }
+  log "3. a container that never becomes READY"
+  python3 - "$IMG_WORK/clone/app/run.json" <<'EOF'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+d["status_goal"] = "READY"
+json.dump(d, open(p, "w"))
+EOF
+  broken "never ready" "Status goal not reached"
+  log "3. a kernel that panics at boot"
+  bsp "console=ttyS0,115200 panic=1 rdinit=/nonexistent root=/dev/nonexistent"
+  broken "kernel panic" "Unexpected rollback"
+  log "3. an initramfs whose /init fails"
+  bad_ird=$IMG_WORK/bad-initrd
+  rm -rf "$bad_ird" && mkdir -p "$bad_ird/bin" "$bad_ird/dev"
+  cp /bin/busybox "$bad_ird/bin/busybox"
+  printf '#!/bin/busybox sh\necho "broken init: exiting"\nexit 1\n' >"$bad_ird/init"
+  chmod 755 "$bad_ird/init"
+  (cd "$bad_ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$IMG_WORK/clone/bsp/pantavisor"
+  broken "init fails" "Unexpected rollback"
+
+  # ---- 4. power cuts
+  log "4. $CUTS power cuts"
+  cut_fail=0
+  cut_t=$SECONDS
+  for i in $(seq 1 "$CUTS"); do
+    if [ $((i % 2)) = 1 ]; then
+      echo "cut $i" >"$IMG_WORK/clone/_config/app/etc/motd"
+      kind=app
+      max=40
+    else
+      bsp "$BASE_CMDLINE pv_e2e=cut$i"
+      kind=bsp
+      max=120
+    fi
+    (cd "$IMG_WORK/clone" && "$PVR" add . >/dev/null && "$PVR" commit -m "cut $i" >/dev/null)
+    (cd "$IMG_WORK/clone" && "$PVR" post "$URL" >"$IMG_WORK/post.log" 2>&1) &
+    post_pid=$!
+    delay=$((RANDOM % max))
+    sleep "$delay"
+    vm_kill
+    kill "$post_pid" 2>/dev/null || true
+    wait "$post_pid" 2>/dev/null || true
+    vm_start "$IMG_WORK/disk.img" "$CONSOLE"
+    problems=""
+    if ! up; then
+      problems="did not come back up;"
+    else
+      # let a tried revision finish its test (commit delay, a reboot)
+      sleep $((IMG_COMMIT_DELAY + 5))
+      up 300 || problems="$problems not up after settling;"
+      probe >"$IMG_WORK/probe.txt"
+      rev=$(booted)
+      st=$(status_of "$rev")
+      try=$(env_var pv_try)
+      case "$st" in
+        DONE | UPDATED) ;;
+        INPROGRESS | TESTING) [ "$rev" = "$try" ] || problems="$problems booted $rev is $st but not tried;" ;;
+        *) problems="$problems booted $rev has progress '$st';" ;;
+      esac
+      committed=$(env_var pv_rev)
+      [ "$(status_of "$committed")" = DONE ] || problems="$problems pv_rev=$committed is not DONE;"
+      dangling=$(grep -E '"status":"(INPROGRESS|TESTING)"' "$IMG_WORK/probe.txt" | grep -v "^progress $rev: " || true)
+      [ -z "$dangling" ] || problems="$problems left in progress: $dangling;"
+      temps=$(sed -n 's/^temp: *//p' "$IMG_WORK/probe.txt")
+      [ -z "${temps// /}" ] || problems="$problems temp files: $temps;"
+      rm -rf "$IMG_WORK/verify"
+      "$PVR" clone "$URL/cgi-bin" "$IMG_WORK/verify" >/dev/null 2>&1 || problems="$problems clone of $rev failed;"
+    fi
+    if [ -z "$problems" ]; then
+      echo "cut $i ($kind update, after $delay s): ok, booted $rev ($st)"
+      # continue from what runs
+      rm -rf "$IMG_WORK/clone" && mv "$IMG_WORK/verify" "$IMG_WORK/clone"
+      mkdir -p "$IMG_WORK/clone/_config/app/etc"
+    else
+      cut_fail=$((cut_fail + 1))
+      echo "cut $i ($kind update, after $delay s): FAIL $problems"
+      sed 's/^/     | /' "$IMG_WORK/probe.txt" | head -n 30
+      vm_kill
+      vm_start "$IMG_WORK/disk.img" "$CONSOLE"
+      up || true
+    fi
+  done
+  echo "power cuts: $CUTS cuts, $cut_fail failures, $((SECONDS - cut_t)) s"
+  if [ "$cut_fail" = 0 ]; then ok "power cuts ($CUTS)"; else bad "power cuts: $cut_fail of $CUTS failed"; fi
+fi
+vm_kill
+echo "image-test: $PASS passed, $FAIL failed ($((SECONDS - T0)) s; console in $CONSOLE)"
+[ "$FAIL" = 0 ]
