@@ -61,7 +61,7 @@ img_binaries() {
   t=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
   log "building pvr, pvimage (host) and pantavisor, pvcontrol (static, musl)"
   (cd "$ROOT" && cargo build -q --release -p pvr -p pv-image)
-  if [ -x "$ROOT/scripts/build-static.sh" ] && [ -z "${IMG_NO_STATIC_SCRIPT:-}" ]; then
+  if [ -f "$ROOT/scripts/build-static.sh" ] && [ -z "${IMG_NO_STATIC_SCRIPT:-}" ]; then
     PANTAVISOR=$(cd "$ROOT" && bash scripts/build-static.sh | tail -n1)
   else
     (cd "$ROOT" && cargo build -q --release --target x86_64-unknown-linux-musl -p pantavisor)
@@ -168,7 +168,6 @@ PV_STORAGE_DEVICE=LABEL=pvroot
 PV_STORAGE_FSTYPE=ext4
 PV_STORAGE_MNTPOINT=/storage
 PV_STORAGE_WAIT=30
-PV_SYSTEM_DRIVERS_LOAD_EARLY_AUTO=1
 PV_CONTROL_REMOTE=0
 PV_LOG_LEVEL=4
 PV_UPDATER_GOALS_TIMEOUT=${IMG_GOALS_TIMEOUT:-120}

@@ -26,8 +26,8 @@ pub const DEFAULT_CMDLINE: &str = "console=ttyS0,115200 panic=5";
 
 /// The configuration of an embedded device when `--config` is not given:
 /// PID 1, storage on the ext4 partition labelled `pvroot` (what
-/// `pvimage build` writes), GRUB's environment block, the storage modules
-/// loaded early by alias, no Hub, no LAN endpoint.
+/// `pvimage build` writes), GRUB's environment block, no Hub, no LAN
+/// endpoint (the storage modules of the initramfs are coldplugged by PID 1).
 pub const DEFAULT_CONFIG: &str = "\
 PV_SYSTEM_INIT_MODE=embedded
 PV_BOOTLOADER_TYPE=grub
@@ -35,7 +35,6 @@ PV_STORAGE_DEVICE=LABEL=pvroot
 PV_STORAGE_FSTYPE=ext4
 PV_STORAGE_MNTPOINT=/storage
 PV_STORAGE_WAIT=30
-PV_SYSTEM_DRIVERS_LOAD_EARLY_AUTO=1
 PV_CONTROL_REMOTE=0
 PV_LOG_LEVEL=3
 ";
