@@ -444,3 +444,62 @@ fn object_sources(base: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_sizes_are_clamped_to_the_documented_ranges() {
+        assert_eq!(clamp_env(Some("100".into()), OBJECT_BUF), 512);
+        assert_eq!(clamp_env(Some("4096".into()), OBJECT_BUF), 4096);
+        assert_eq!(clamp_env(Some("999999999".into()), OBJECT_BUF), 10 << 20);
+        assert_eq!(clamp_env(Some("x".into()), CTRL_BUF), CTRL_BUF.2);
+        assert_eq!(clamp_env(None, CTRL_BUF), 64 << 10);
+        assert_eq!(clamp_env(Some("1".into()), CTRL_BUF), 16 << 10);
+    }
+
+    #[test]
+    fn bases() {
+        assert_eq!(Base::parse(None), Base::Current);
+        assert_eq!(Base::parse(Some("current")), Base::Current);
+        assert_eq!(Base::parse(Some("empty")), Base::Empty);
+        assert_eq!(Base::parse(Some("3")), Base::Revision("3".into()));
+        assert_eq!(
+            Base::parse(Some("locals/pvtx-1-ab-2")),
+            Base::Revision("locals/pvtx-1-ab-2".into())
+        );
+        assert_eq!(Base::parse(Some("/")), Base::Path("/".into()));
+        assert_eq!(
+            Base::parse(Some("./no/such.json")),
+            Base::Path("./no/such.json".into())
+        );
+    }
+
+    #[test]
+    fn revision_names() {
+        let r = revision_name(b"{}");
+        let rest = r.strip_prefix("locals/pvtx-").unwrap();
+        let parts: Vec<&str> = rest.split('-').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[1], "44136fa3"); // sha256("{}")
+        assert!(pv_types::check_revision(&r).is_ok());
+    }
+
+    #[test]
+    fn object_sources_of_a_checkout_and_an_export() {
+        let d = tempfile::tempdir().unwrap();
+        let co = d.path().join("co");
+        std::fs::create_dir_all(co.join(".pvr")).unwrap();
+        std::fs::write(co.join(".pvr/config"), br#"{"ObjectsDir":"/pool"}"#).unwrap();
+        assert_eq!(object_sources(&co), [PathBuf::from("/pool")]);
+        assert_eq!(
+            object_sources(&co.join(".pvr/json")),
+            [PathBuf::from("/pool")]
+        );
+        let ex = d.path().join("export");
+        std::fs::create_dir_all(ex.join("objects")).unwrap();
+        assert_eq!(object_sources(&ex.join("json")), [ex.join("objects")]);
+        assert!(object_sources(d.path()).is_empty());
+    }
+}
