@@ -1,9 +1,9 @@
 //! `pantavisor`: the runtime binary.
 //!
 //! `pantavisor --storage DIR --run-dir RUN [--config FILE] [--factory PATH]`
-//! runs appengine mode in the foreground. The hidden subcommands
-//! `__container-shim` / `__container-init` are the two stages of a
-//! container start (see `pv_container::shim`).
+//! runs appengine mode in the foreground. The hidden subcommand
+//! `__container-init` is what a container's init runs first, in the
+//! container's namespaces (see `pv_container::setup`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,14 +37,10 @@ struct Cli {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("__container-shim") => std::process::exit(pv_container::shim::stage1(
+    if args.get(1).map(String::as_str) == Some("__container-init") {
+        std::process::exit(pv_container::setup::container_init(
             args.get(2).map(String::as_str).unwrap_or("").as_ref(),
-        )),
-        Some("__container-init") => std::process::exit(pv_container::shim::stage2(
-            args.get(2).map(String::as_str).unwrap_or("").as_ref(),
-        )),
-        _ => {}
+        ));
     }
     let cli = Cli::parse();
     let filter =

@@ -1,13 +1,23 @@
-//! Starting a container through the shim and keeping track of it.
+//! Starting a container and keeping track of it.
+//!
+//! The runtime clones the container's init itself ([`crate::spawn`]): in a
+//! new PID namespace (and UTS, plus IPC and network when asked), placed in
+//! its cgroups and recorded in its pid file before it runs anything, then
+//! executing `exe __container-init SPEC` ([`crate::setup`]), which builds
+//! the root filesystem and executes the container's own init in place.
+//! The runtime is the init's parent: it learns its exit status through a
+//! pidfd, and no supervisor process stays per container.
 
+use std::ffi::OsStr;
 use std::io::PipeReader;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 
+use crate::spawn::{spawn_held, Stdio};
 use crate::spec::ContainerSpec;
 use crate::{Error, Result};
 
@@ -15,20 +25,22 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct Running {
     pub name: String,
-    /// The shim (stage 1), parent of the container's init.
-    pub shim: Child,
-    /// Host PID of the container's init (PID 1 inside).
+    /// Host PID of the container's init (PID 1 inside), a child of this
+    /// process.
     pub pid: i32,
     /// The container's console (stdout and stderr of its init).
     pub console: Option<PipeReader>,
-    /// A handle on the init that signals can never reach another process
-    /// through (PIDs are reused once the init is reaped).
-    pidfd: Option<std::os::fd::OwnedFd>,
+    /// A handle on the init that waits and signals can never reach another
+    /// process through (`None` on kernels without pidfds: then the PID,
+    /// which stays ours until we reap it).
+    pidfd: Option<OwnedFd>,
+    /// The exit code, once reaped.
+    exit: Option<i32>,
     spec: ContainerSpec,
 }
 
 /// Write `spec` next to its pid file and start it with `exe` (the
-/// `pantavisor` binary, which knows the shim subcommands).
+/// `pantavisor` binary, which knows the `__container-init` subcommand).
 pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
     let dir = spec
         .pid_file
@@ -39,72 +51,66 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
     let _ = std::fs::remove_file(&spec.pid_file);
     let spec_path: PathBuf = dir.join("spec.json");
     let json = serde_json::to_vec(spec).map_err(|e| Error::Config(e.to_string()))?;
-    // the run dir is volatile: visible to the shim is enough, no fsync
+    // the run dir is volatile: visible to the init stage is enough, no fsync
     pv_fs::write_replace(&spec_path, &json)?;
     let (reader, writer) =
         std::io::pipe().map_err(|e| pv_fs::FsError::new("create pipe for", &dir, e))?;
-    let writer2 = writer
-        .try_clone()
-        .map_err(|e| pv_fs::FsError::new("create pipe for", &dir, e))?;
-    let mut shim = Command::new(exe)
-        .arg("__container-shim")
-        // its own process group: a Ctrl-C meant for the runtime must not
-        // reach containers before the runtime stops them in order
-        .process_group(0)
-        // crash points are for the runtime under test, not its containers
-        .env_remove("PV_FAULT")
-        .arg(&spec_path)
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(writer2)
-        .spawn()
-        .map_err(|e| pv_fs::FsError::new("start container shim", exe, e))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let pid = loop {
-        if let Ok(s) = std::fs::read_to_string(&spec.pid_file) {
-            if let Ok(pid) = s.trim().parse::<i32>() {
-                break pid;
-            }
-        }
-        if let Ok(Some(status)) = shim.try_wait() {
-            if let Some(cg) = &spec.cgroup {
-                cg.kill_all();
-            }
-            let mut said = String::new();
-            let mut r = reader;
-            let _ = std::io::Read::read_to_string(&mut r, &mut said);
-            return Err(Error::Start {
-                name: spec.name.clone(),
-                msg: format!(
-                    "shim exited with {status} before the init started: {}",
-                    said.trim()
-                ),
-            });
-        }
-        if Instant::now() > deadline {
-            let _ = shim.kill();
-            let _ = shim.wait();
-            return Err(Error::Start {
-                name: spec.name.clone(),
-                msg: "init did not start within 10 s".into(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let stdio = (|| {
+        Ok::<_, std::io::Error>(Stdio {
+            stdin: std::fs::File::open("/dev/null")?.into(),
+            stdout: writer.try_clone()?.into(),
+            stderr: writer.into(),
+        })
+    })()
+    .map_err(|e| pv_fs::FsError::new("open the console of", &dir, e))?;
+    // the mount and cgroup namespaces are made by the init stage: its
+    // pivot_root must not move this process's root, and its cgroup
+    // namespace must start at the container's cgroup
+    let mut flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS;
+    if spec.new_ipc {
+        flags |= CloneFlags::CLONE_NEWIPC;
+    }
+    if spec.new_net {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    let start_error = |msg: String| Error::Start {
+        name: spec.name.clone(),
+        msg,
     };
+    let held = spawn_held(
+        exe,
+        &[OsStr::new("__container-init"), spec_path.as_os_str()],
+        // crash points are for the runtime under test, not its containers
+        &["PV_FAULT"],
+        flags,
+        stdio,
+    )
+    .map_err(|e| start_error(format!("cannot create the namespaces and the init: {e}")))?;
+    let pid = held.pid();
+    let placed = match &spec.cgroup {
+        Some(cg) => cg.add_process(pid),
+        None => Ok(()),
+    }
+    .and_then(|()| {
+        Ok(pv_fs::write_replace(
+            &spec.pid_file,
+            pid.to_string().as_bytes(),
+        )?)
+    });
+    if let Err(e) = placed {
+        held.abandon();
+        return Err(e);
+    }
+    // race-free: an unreaped child keeps its PID
     let pidfd = rustix::process::Pid::from_raw(pid)
-        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
-        // the init could have died and its PID been reused before the open:
-        // only keep the handle if the process is in the container's cgroup
-        .filter(|_| {
-            spec.cgroup
-                .as_ref()
-                .is_none_or(|cg| in_cgroup(pid, &cg.rel))
-        });
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    held.release()
+        .map_err(|e| start_error(format!("cannot execute {}: {e}", exe.display())))?;
     Ok(Running {
         name: spec.name.clone(),
-        shim,
         pid,
         pidfd,
+        exit: None,
         console: Some(reader),
         spec: spec.clone(),
     })
@@ -116,24 +122,49 @@ impl Running {
         &self.spec
     }
 
-    /// `Some(exit code)` once the container has exited.
+    /// `Some(exit code)` once the container has exited (128 + the signal
+    /// that killed it, `-1` if it cannot be waited for).
     pub fn try_exit(&mut self) -> Option<i32> {
-        use std::os::unix::process::ExitStatusExt;
-        match self.shim.try_wait() {
-            Ok(Some(s)) => Some(s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))),
-            Ok(None) => None,
-            Err(_) => Some(-1),
+        use rustix::process::{WaitId, WaitIdOptions, WaitOptions};
+        if self.exit.is_none() {
+            let code = match &self.pidfd {
+                Some(fd) => rustix::process::waitid(
+                    WaitId::PidFd(fd.as_fd()),
+                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+                )
+                .map(|s| s.map(|s| (s.exit_status(), s.terminating_signal()))),
+                None => rustix::process::waitpid(
+                    rustix::process::Pid::from_raw(self.pid),
+                    WaitOptions::NOHANG,
+                )
+                .map(|s| s.map(|(_, s)| (s.exit_status(), s.terminating_signal()))),
+            };
+            self.exit = match code {
+                Ok(Some((Some(c), _))) => Some(c),
+                Ok(Some((None, sig))) => Some(128 + sig.unwrap_or(0)),
+                Ok(None) => None,
+                Err(_) => Some(-1),
+            };
         }
+        self.exit
     }
 
     /// Send a signal to the container's init (never to a process that
     /// reused its PID).
     pub fn signal(&self, sig: Signal) {
-        let Some(fd) = &self.pidfd else { return };
+        if self.exit.is_some() {
+            return;
+        }
         let Some(rsig) = rustix::process::Signal::from_named_raw(sig as i32) else {
             return;
         };
-        let _ = rustix::process::pidfd_send_signal(fd, rsig);
+        let _ = match &self.pidfd {
+            Some(fd) => rustix::process::pidfd_send_signal(fd, rsig),
+            None => match rustix::process::Pid::from_raw(self.pid) {
+                Some(p) => rustix::process::kill_process(p, rsig),
+                None => Ok(()),
+            },
+        };
     }
 
     /// Stop: SIGTERM to the init, up to `grace`, then SIGKILL to the whole
@@ -169,17 +200,4 @@ impl Running {
             cg.kill_and_remove();
         }
     }
-}
-
-/// True if `pid` lives in cgroup `rel` (any hierarchy).
-fn in_cgroup(pid: i32, rel: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map(|t| {
-            t.lines().any(|l| {
-                l.splitn(3, ':')
-                    .nth(2)
-                    .is_some_and(|p| p.trim_end_matches('/') == format!("/{rel}"))
-            })
-        })
-        .unwrap_or(false)
 }

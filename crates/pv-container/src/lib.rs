@@ -7,12 +7,14 @@
 //! * [`cgroup`] places containers in cgroups (v1, v2 or hybrid) with the
 //!   limits their config sets.
 //! * [`spec::ContainerSpec`] is everything needed to start one container;
-//!   [`launch`] starts it through a two-stage shim ([`shim`]) that the
-//!   `pantavisor` binary runs: stage 1 unshares the namespaces and stays as
-//!   the container's supervisor, stage 2 (PID 1 of the new PID namespace)
-//!   builds the root filesystem (overlay of config files, squashfs and a
-//!   writable upper dir), mounts /proc, /sys, /dev and the volumes,
-//!   pivots into it and executes the container's init.
+//!   [`launch`] clones the container's init straight from the runtime
+//!   ([`spawn`]: new PID namespace, placed in its cgroups before it runs),
+//!   which executes `pantavisor __container-init` ([`setup`]): as PID 1 of
+//!   the new PID namespace it builds the root filesystem (overlay of config
+//!   files, squashfs and a writable upper dir), mounts /proc, /sys, /dev
+//!   and the volumes, pivots into it and executes the container's init in
+//!   place. No supervisor process stays per container: the runtime is the
+//!   init's parent and waits for it through a pidfd.
 //!
 //! Mounts made inside the container's mount namespace disappear with it;
 //! only the host-side volume mounts need [`volumes::unmount_all`].
@@ -23,7 +25,8 @@ pub mod launch;
 pub mod loopdev;
 pub mod lxcconf;
 pub mod mounts;
-pub mod shim;
+pub mod setup;
+pub mod spawn;
 pub mod spec;
 pub mod volumes;
 

@@ -1,5 +1,5 @@
 //! Everything needed to start one container, built from its LXC config
-//! and handed to the shim as JSON.
+//! and handed to its init stage (`__container-init`) as JSON.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ pub struct SpecMount {
     pub options: Vec<String>,
 }
 
-/// A container ready to be started by the shim.
+/// A container ready to be started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
     pub name: String,
@@ -42,9 +42,9 @@ pub struct ContainerSpec {
     /// Namespaces to create besides mount, PID, UTS and cgroup.
     pub new_net: bool,
     pub new_ipc: bool,
-    /// The cgroup the shim joins before creating the namespaces.
+    /// The cgroup the init is placed in before it runs anything.
     pub cgroup: Option<Cgroup>,
-    /// Where the shim writes the container init's host PID.
+    /// Where the runtime writes the container init's host PID.
     pub pid_file: PathBuf,
 }
 

@@ -97,7 +97,7 @@ fn busybox_container_is_isolated() {
     })
     .unwrap();
     let mut c =
-        pv_container::launch(&spec, Path::new(env!("CARGO_BIN_EXE_pv-container-shim"))).unwrap();
+        pv_container::launch(&spec, Path::new(env!("CARGO_BIN_EXE_pv-container-init"))).unwrap();
     let mut console = c.console.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -147,4 +147,97 @@ fn busybox_container_is_isolated() {
     assert!(!mounted(&voldir), "volumes still mounted");
     assert!(!mounted(&spec.rootfs), "rootfs visible on the host");
     assert!(perm.join("file").exists(), "permanent data survives");
+}
+
+/// A read-only busybox root from a plain directory, with `script` as init.
+fn dir_container(d: &Path, name: &str, script: &str) -> ContainerSpec {
+    let rootfs = d.join("volumes/root");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    for sub in ["proc", "sys", "dev"] {
+        std::fs::create_dir_all(rootfs.join(sub)).unwrap();
+    }
+    if !rootfs.join("bin/busybox").exists() {
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        for a in ["sh", "sleep", "cat", "echo"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+        }
+    }
+    let conf = format!(
+        "lxc.rootfs.path = dir:/volumes/root\nlxc.init.cmd = /bin/sh \"-c\" \"{script}\"\n\
+         lxc.mount.auto = proc\n"
+    );
+    let hier = cgroup::detect();
+    let cg = (!hier.is_empty())
+        .then(|| Cgroup::create(&hier, &format!("pantavisor-test/{name}")).unwrap());
+    ContainerSpec::build(BuildInput {
+        name,
+        group: "app",
+        lxc: &LxcConfig::parse(&conf).unwrap(),
+        voldir: &d.join("volumes"),
+        config_overlay: None,
+        workdir: &d.join("work").join(name),
+        extra_mounts: vec![],
+        cgroup: cg,
+    })
+    .unwrap()
+}
+
+fn wait_exit(c: &mut pv_container::Running) -> i32 {
+    for _ in 0..500 {
+        if let Some(code) = c.try_exit() {
+            return code;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("container {} did not exit", c.name);
+}
+
+#[test]
+fn init_is_a_child_of_the_runtime_and_reports_its_exit() {
+    if !can_run() {
+        return;
+    }
+    let exe = Path::new(env!("CARGO_BIN_EXE_pv-container-init"));
+    let d = tempfile::tempdir().unwrap();
+
+    // no supervisor in between: the init's parent is the launcher, and it
+    // is placed in its cgroup; its exit code comes back as is
+    let spec = dir_container(d.path(), "exits", "cat /proc/1/cmdline; exit 7");
+    let mut c = pv_container::launch(&spec, exe).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", c.pid)).unwrap();
+    let ppid = status.lines().find(|l| l.starts_with("PPid:")).unwrap();
+    assert_eq!(
+        ppid.split_whitespace().nth(1),
+        Some(&*std::process::id().to_string())
+    );
+    assert_eq!(
+        std::fs::read_to_string(&spec.pid_file).unwrap(),
+        c.pid.to_string()
+    );
+    let mut console = c.console.take().unwrap();
+    assert_eq!(wait_exit(&mut c), 7);
+    assert_eq!(c.try_exit(), Some(7), "the exit code is kept");
+    let mut out = String::new();
+    console.read_to_string(&mut out).unwrap();
+    assert_eq!(out, "/bin/sh\0-c\0cat /proc/1/cmdline; exit 7\0");
+    c.stop(Duration::ZERO);
+
+    // killed by a signal: 128 + the signal
+    let spec = dir_container(d.path(), "killed", "sleep 30");
+    let mut c = pv_container::launch(&spec, exe).unwrap();
+    if let Some(cg) = &spec.cgroup {
+        assert!(cg.pids().contains(&c.pid), "init placed in its cgroup");
+    }
+    c.signal(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(wait_exit(&mut c), 128 + 9);
+    c.stop(Duration::ZERO);
+
+    // a binary that cannot be executed is an error of the launch
+    let spec = dir_container(d.path(), "noexe", "true");
+    let e = pv_container::launch(&spec, &d.path().join("missing")).unwrap_err();
+    assert!(e.to_string().contains("cannot execute"), "{e}");
+    if let Some(cg) = &spec.cgroup {
+        assert!(cg.pids().is_empty(), "nothing left in the cgroup");
+        cg.kill_and_remove();
+    }
 }

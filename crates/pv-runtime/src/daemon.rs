@@ -29,7 +29,7 @@ pub struct Options {
     pub factory: Option<PathBuf>,
     /// Replaces /proc/cmdline for configuration.
     pub cmdline: Option<String>,
-    /// The binary implementing the container shim subcommands.
+    /// The binary implementing the `__container-init` subcommand.
     pub exe: PathBuf,
     /// Period of the engine tick.
     pub tick: Duration,

@@ -24,7 +24,7 @@ pub struct StartCtx<'a> {
     pub layout: &'a Layout,
     pub rev: &'a str,
     pub group: &'a str,
-    /// The binary that implements the shim subcommands.
+    /// The binary that implements the `__container-init` subcommand.
     pub exe: &'a Path,
     pub hierarchies: &'a [Hierarchy],
     /// Where container consoles go (a copy thread into the log file when `None`).

@@ -4,8 +4,8 @@
 //! attach a loop device, create a cgroup, start a process or send a signal
 //! themselves: they call a [`System`]. The device and the engine are given
 //! one when they are constructed: [`LinuxSystem`] on a device (real
-//! volumes, cgroups and containers through the shim, which needs root), or
-//! `fake::FakeSystem` in tests (feature `testing`: records every call, can
+//! volumes, cgroups and containers cloned in their namespaces, which needs
+//! root), or `fake::FakeSystem` in tests (feature `testing`: records every call, can
 //! be told to fail, runs without root and without waiting).
 //!
 //! Reboot and power off are exit codes of the runtime in appengine mode
@@ -50,7 +50,7 @@ pub trait System: Send + Sync + fmt::Debug {
     fn unmount_all(&self, dir: &Path) -> Result<()>;
     /// What is mounted under `dir`.
     fn mounts_under(&self, dir: &Path) -> Vec<PathBuf>;
-    /// Start a container through the shim (`exe` knows its subcommands).
+    /// Start a container (`exe` knows the `__container-init` subcommand).
     fn launch(&self, spec: &ContainerSpec, exe: &Path) -> Result<Box<dyn Process>>;
     /// The container (a cgroup under `base`) process `pid` belongs to.
     fn container_of(&self, pid: i32, base: &str) -> Option<String>;

@@ -1,18 +1,15 @@
-//! The two stages that turn a [`ContainerSpec`] into a running container.
-//! The `pantavisor` binary calls [`stage1`] for `__container-shim` and
-//! [`stage2`] for `__container-init`.
+//! Inside the container's new namespaces: what `pantavisor
+//! __container-init SPEC` does ([`container_init`]) between the runtime's
+//! clone ([`crate::launch`]) and the container's own init.
 //!
-//! Stage 1 (the container's supervisor, in the host PID namespace): joins
-//! the cgroup, unshares UTS/PID/cgroup (and IPC/net when asked)
-//! namespaces, starts stage 2 (which becomes PID 1 of the new PID
-//! namespace), records its PID and exits with its status.
-//!
-//! Stage 2: unshares its own mount namespace (so that its pivot_root
-//! cannot move stage 1's root), assembles the root filesystem, mounts
-//! /proc, /sys, /dev and the volumes, pivots into the root, sets the
+//! It runs as PID 1 of the container's PID namespace, already in the
+//! container's cgroups: unshares its mount namespace (so that its
+//! pivot_root cannot move the runtime's root) and its cgroup namespace
+//! (rooted at the container's cgroup), assembles the root filesystem,
+//! mounts /proc, /sys, /dev and the volumes, pivots into the root, sets the
 //! hostname and executes the container's init in place.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -29,59 +26,10 @@ pub fn read_spec(path: &Path) -> Result<ContainerSpec> {
     serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
 }
 
-/// Stage 1. Returns the exit code for the process.
-pub fn stage1(spec_path: &Path) -> i32 {
-    match run_stage1(spec_path) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("pantavisor container shim: {e}");
-            126
-        }
-    }
-}
-
-fn run_stage1(spec_path: &Path) -> Result<i32> {
-    let spec = read_spec(spec_path)?;
-    if let Some(cg) = &spec.cgroup {
-        cg.add_process(std::process::id() as i32)?;
-    }
-    // the mount namespace is made by stage 2: its pivot_root must not move
-    // this process's root (it still writes the pid file on the host)
-    let mut flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
-    if spec.cgroup.is_some() {
-        flags |= CloneFlags::CLONE_NEWCGROUP;
-    }
-    if spec.new_ipc {
-        flags |= CloneFlags::CLONE_NEWIPC;
-    }
-    if spec.new_net {
-        flags |= CloneFlags::CLONE_NEWNET;
-    }
-    unshare(flags).map_err(|e| Error::sys("unshare namespaces for", &spec.rootfs, e))?;
-    let exe =
-        std::env::current_exe().map_err(|e| pv_fs::FsError::new("locate", "/proc/self/exe", e))?;
-    let mut child = Command::new(exe)
-        .arg("__container-init")
-        .arg(spec_path)
-        .spawn()
-        .map_err(|e| pv_fs::FsError::new("start container init for", &spec.rootfs, e))?;
-    if let Err(e) = pv_fs::write_replace(&spec.pid_file, child.id().to_string().as_bytes()) {
-        // nobody would know this init exists: take it down with us
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(e.into());
-    }
-    let status = child
-        .wait()
-        .map_err(|e| pv_fs::FsError::new("wait for", &spec.rootfs, e))?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
-}
-
-/// Stage 2: never returns on success (the process becomes the init).
-pub fn stage2(spec_path: &Path) -> i32 {
-    let err = match read_spec(spec_path).and_then(|s| run_stage2(&s)) {
+/// Set up the container described by the spec at `spec_path` and become
+/// its init: never returns on success, else the exit code for the process.
+pub fn container_init(spec_path: &Path) -> i32 {
+    let err = match read_spec(spec_path).and_then(|s| setup_and_exec(&s)) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -91,9 +39,12 @@ pub fn stage2(spec_path: &Path) -> i32 {
 
 enum Never {}
 
-fn run_stage2(spec: &ContainerSpec) -> Result<Never> {
-    unshare(CloneFlags::CLONE_NEWNS)
-        .map_err(|e| Error::sys("unshare mount namespace for", &spec.rootfs, e))?;
+fn setup_and_exec(spec: &ContainerSpec) -> Result<Never> {
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    if spec.cgroup.is_some() {
+        flags |= CloneFlags::CLONE_NEWCGROUP;
+    }
+    unshare(flags).map_err(|e| Error::sys("unshare namespaces for", &spec.rootfs, e))?;
     make_rprivate()?;
     let root = &spec.rootfs;
     ensure_target(root, false)?;
