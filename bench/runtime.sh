@@ -34,8 +34,7 @@ rss=$(awk '/VmRSS/ {print $2}' /proc/$pvpid/status)
 /bin/busybox sh -c 'sleep 5' & shpid=$!
 sleep 0.3
 shrss=$(awk '/VmRSS/ {print $2}' /proc/$shpid/status)
-shims=$(pgrep -f "__container-shim" | xargs -r -I{} awk '/VmRSS/ {print $2}' /proc/{}/status | paste -sd+ | python3 -c "import sys; print(eval(sys.stdin.read() or '0'))")
 
 printf 'binary size (release, stripped): %d bytes = %.2f x busybox-static (%d bytes)\n' "$size" "$(calc "$size / $bb")" "$bb"
 printf 'start to all goals reached (2 containers): %.3f s = %.1f x a bare namespaced start (%.4f s)\n' "$ready" "$(calc "$ready / $floor")" "$floor"
-printf 'idle RSS: pantavisor %d KiB = %.1f x an idle busybox sh (%d KiB); container shims together %d KiB\n' "$rss" "$(calc "$rss / $shrss")" "$shrss" "$shims"
+printf 'idle RSS: pantavisor %d KiB = %.1f x an idle busybox sh (%d KiB) (per container: bench/container-overhead.sh)\n' "$rss" "$(calc "$rss / $shrss")" "$shrss"

@@ -36,19 +36,16 @@ fn device(d: &std::path::Path) -> (std::path::PathBuf, Device) {
     (repo, dev)
 }
 
-/// The PID of a container's supervisor (a new one per start).
+/// The host PID of a container's init (a new one per start), from the
+/// pid file the runtime writes, checked against the running processes.
 fn pid_of(dev: &Device, name: &str) -> String {
-    let needle = format!("{}.internal/containers/{name}/spec.json", dev.run.display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
-        })
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .next()
-        .unwrap_or_default()
+    let file = format!("{}.internal/containers/{name}/init.pid", dev.run.display());
+    let pid = std::fs::read_to_string(file).unwrap_or_default();
+    assert!(
+        std::path::Path::new("/proc").join(&pid).join("exe").exists(),
+        "init of {name} ({pid:?}) is not running"
+    );
+    pid
 }
 
 #[test]
