@@ -42,7 +42,10 @@ fn pid_of(dev: &Device, name: &str) -> String {
     let file = format!("{}.internal/containers/{name}/init.pid", dev.run.display());
     let pid = std::fs::read_to_string(file).unwrap_or_default();
     assert!(
-        std::path::Path::new("/proc").join(&pid).join("exe").exists(),
+        std::path::Path::new("/proc")
+            .join(&pid)
+            .join("exe")
+            .exists(),
         "init of {name} ({pid:?}) is not running"
     );
     pid
