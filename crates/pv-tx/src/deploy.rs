@@ -110,7 +110,8 @@ fn build(state: &State, store: &ObjectStore, target: &Path, tmp: &Path) -> Resul
     boot_links(state, tmp)
 }
 
-/// `.pv/` hard links for the bootloader, as `pvr deploy` makes them.
+/// `.pv/` hard links for the bootloader ([`BspRunJson::boot_links`], as
+/// `pvr deploy` and the runtime make them).
 fn boot_links(state: &State, root: &Path) -> Result<()> {
     let Some(v) = state.get("bsp/run.json") else {
         return Ok(());
@@ -119,29 +120,7 @@ fn boot_links(state: &State, root: &Path) -> Result<()> {
         manifest::parse(v).map_err(|e| TxError::bad(format!("bsp/run.json: {e}")))?;
     let pv = root.join(".pv");
     fs::create_dir_all(&pv).map_err(fs_err("create directory", &pv))?;
-    let kernel = bsp.linux.clone().or_else(|| {
-        bsp.extra
-            .get("kernel")
-            .and_then(|k| k.as_str())
-            .map(String::from)
-    });
-    let mut links: Vec<(&str, String)> = vec![];
-    if let Some(fit) = &bsp.fit {
-        links.push(("pantavisor.fit", fit.clone()));
-    } else {
-        links.push((
-            "pv-kernel.img",
-            kernel.unwrap_or_else(|| "kernel.img".into()),
-        ));
-        links.push((
-            "pv-initrd.img",
-            bsp.initrd.clone().unwrap_or_else(|| "pantavisor".into()),
-        ));
-        if let Some(fdt) = &bsp.fdt {
-            links.push(("pv-fdt.dtb", fdt.clone()));
-        }
-    }
-    for (name, file) in links {
+    for (name, file) in bsp.boot_links() {
         let src = pv_fs::safe_join(&root.join("bsp"), &file)
             .map_err(|e| TxError::bad(format!("bsp/run.json names {file:?}: {e}")))?;
         if !src.is_file() {
