@@ -31,7 +31,7 @@ img_binaries
 TOKEN=$(openssl rand -hex 16)
 img_config "$TOKEN" >"$IMG_WORK/pantavisor.config"
 export PVR_CONFIG_DIR=$IMG_WORK/pvr-config PVR_AUTH=$TOKEN
-CMDLINE="console=ttyS0,115200 panic=5"
+CMDLINE="console=ttyS0,115200 panic=5 no_timer_check"
 img_demo_checkout "$IMG_WORK/device" "$CMDLINE" "$IMG_WORK/pantavisor.config"
 
 builds=()

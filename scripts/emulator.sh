@@ -34,7 +34,7 @@ if [ ! -f "$DISK" ] || [ -n "${EMULATOR_FRESH:-}" ]; then
   img_config "$(cat "$TOKEN_FILE")" >"$IMG_WORK/pantavisor.config"
   export PVR_CONFIG_DIR=$IMG_WORK/pvr-config
   log "the demo revision (kernel $KVER)"
-  img_demo_checkout "$IMG_WORK/device" "console=ttyS0,115200 panic=5" "$IMG_WORK/pantavisor.config"
+  img_demo_checkout "$IMG_WORK/device" "console=ttyS0,115200 panic=5 no_timer_check" "$IMG_WORK/pantavisor.config"
   log "the disk image"
   "$PVIMAGE" build --state "$IMG_WORK/device" --out "$DISK" --size 1G
 fi

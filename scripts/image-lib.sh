@@ -60,8 +60,10 @@ img_binaries() {
   local t
   t=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
   log "building pvr, pvimage (host) and pantavisor, pvcontrol (static, musl)"
-  (cd "$ROOT" && cargo build -q --release -p pvr -p pv-image)
-  if [ -f "$ROOT/scripts/build-static.sh" ] && [ -z "${IMG_NO_STATIC_SCRIPT:-}" ]; then
+  (cd "$ROOT" && cargo build -q -p pvr -p pv-image)
+  if [ -n "${PV_IMAGE_PANTAVISOR:-}" ]; then
+    PANTAVISOR=$PV_IMAGE_PANTAVISOR   # a given static build
+  elif [ -f "$ROOT/scripts/build-static.sh" ] && [ -z "${IMG_NO_STATIC_SCRIPT:-}" ]; then
     PANTAVISOR=$(cd "$ROOT" && bash scripts/build-static.sh | tail -n1)
   else
     (cd "$ROOT" && cargo build -q --release --target x86_64-unknown-linux-musl -p pantavisor)
@@ -69,8 +71,8 @@ img_binaries() {
   fi
   (cd "$ROOT" && cargo build -q --release --target x86_64-unknown-linux-musl -p pvcontrol)
   PVCONTROL=$t/x86_64-unknown-linux-musl/release/pvcontrol
-  PVR=$t/release/pvr
-  PVIMAGE=$t/release/pvimage
+  PVR=$t/debug/pvr
+  PVIMAGE=$t/debug/pvimage
   file "$PANTAVISOR" | grep -q "static" || { echo "$PANTAVISOR is not static" >&2; return 1; }
 }
 
@@ -154,7 +156,7 @@ img_demo_checkout() {
     "$PVR" app add pvnet --from "$w/net" --type rootfs --group platform --config-json "$w/net.json" \
       --arg 'PV_ROLES=["mgmt"]' --arg PV_SECURITY_WITH_STORAGE=yes --arg PV_SECURITY_WITH_HOSTPROC=yes >/dev/null
     "$PVR" app add app --from "$w/app" --type rootfs --group app --config-json "$w/app.json" >/dev/null
-    "$PVR" add . >/dev/null
+    "$PVR" add . >/dev/null 2>&1
     "$PVR" commit -m "demo revision" >/dev/null
   )
 }

@@ -4,8 +4,13 @@
 # demo revision) boots under QEMU (TCG) and is updated over its LAN
 # endpoint with pvr, as a device in the field would be.
 #
-#   bash scripts/image-test.sh [--short] [--cuts N]   (root)
+#   bash scripts/image-test.sh [--short|--grub] [--cuts N]   (root)
 #
+# 0. GRUB's try-boot alone (a stand-in /init that prints its command line
+#    and powers off; the env block edited between boots with debugfs):
+#    pv_try boots once and is recorded in pv_trying by save_env, the next
+#    boot falls back to pv_rev and clears the marker, a pv_try without a
+#    trail falls back at once; the revision's own command line is passed;
 # 1. boot: every container STARTED/READY (pvcontrol through the probe of
 #    the pvnet container), `pvr clone` over the forwarded endpoint, GRUB's
 #    and the kernel's lines on the serial console;
@@ -24,19 +29,21 @@
 #    INPROGRESS/TESTING once it settles), no temp files. N cuts (default 10,
 #    PV_IMAGE_CUTS); --cuts 100 for the long run.
 #
-# --short (scripts/test.sh): 1 and the app update of 2 only.
+# --grub: 0 only. --short (scripts/test.sh): 0, 1 and the app update of 2.
 # Prints one line per check and "image-test: P passed, F failed"; the
 # cuts: count, time, failures. Exit 0 only when everything passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SHORT=0
+GRUB_ONLY=0
 CUTS=${PV_IMAGE_CUTS:-10}
 while [ $# -gt 0 ]; do
   case "$1" in
     --short) SHORT=1 ;;
+    --grub) GRUB_ONLY=1 ;;
     --cuts) CUTS=$2; shift ;;
-    *) echo "usage: $0 [--short] [--cuts N]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--short|--grub] [--cuts N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -59,13 +66,73 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; 
 BOOT_SECS=${PV_IMAGE_BOOT_SECS:-400}
 T0=$SECONDS
 img_kernel
+
+# ---- 0. GRUB's try-boot with a stand-in init
+grub_stage() {
+  local g=$IMG_WORK/grub loop
+  rm -rf "$g" && mkdir -p "$g/ird/bin" "$g/ird/proc" "$g/ird/dev" "$g/co"
+  cp /bin/busybox "$g/ird/bin/"
+  printf '#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\necho "PVTEST cmdline: $(/bin/busybox cat /proc/cmdline)"\n/bin/busybox poweroff -f\n' >"$g/ird/init"
+  chmod 755 "$g/ird/init"
+  (cd "$ROOT" && cargo build -q -p pvr -p pv-image)
+  local t pvr pvimage
+  t=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
+  pvr=$t/debug/pvr
+  pvimage=$t/debug/pvimage
+  (
+    export PVR_CONFIG_DIR=$g/pvr-config
+    cd "$g/co"
+    "$pvr" init >/dev/null
+    "$pvimage" bsp --kernel "$VMLINUZ" --pantavisor /bin/busybox --cmdline "console=ttyS0,115200 panic=5 no_timer_check pv_grubtest=1" --out . >/dev/null
+    (cd "$g/ird" && find . | cpio -o -H newc --quiet | gzip -1) >bsp/pantavisor
+    "$pvr" add . >/dev/null 2>&1 && "$pvr" commit -m grub >/dev/null
+    "$pvimage" build --state . --out "$g/disk.img" --size 64M >/dev/null
+  )
+  loop=$(losetup -f --show -o 1048576 "$g/disk.img")
+  setenv() {
+    rm -f "$g/env.new"
+    grub-editenv "$g/env.new" create
+    grub-editenv "$g/env.new" set "$@"
+    printf 'cd /boot\nrm grubenv\nwrite %s grubenv\n' "$g/env.new" >"$g/cmds"
+    blockdev --flushbufs "$loop"
+    debugfs -w -f "$g/cmds" "$loop" >/dev/null 2>&1
+    blockdev --flushbufs "$loop"
+  }
+  getenv() { blockdev --flushbufs "$loop"; debugfs -R "cat /boot/grubenv" "$loop" 2>/dev/null | grep -v '^#' | tr '\n' ' '; }
+  gboot() {
+    timeout 300 qemu-system-x86_64 -machine accel=tcg -cpu max -m 256 -nographic -no-reboot \
+      -drive "file=$g/disk.img,format=raw,if=virtio" </dev/null 2>&1 | tr -d '\r' | sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' >"$g/console.log" || true
+  }
+  setenv pv_rev=0
+  gboot
+  check "grub: revision 0 booted with its own command line" grep -q "PVTEST cmdline: BOOT_IMAGE=/trails/0/.pv/pv-kernel.img pv_rev=0 console=ttyS0,115200 panic=5 no_timer_check pv_grubtest=1" "$g/console.log"
+  setenv pv_rev=0 pv_try=0
+  gboot
+  check "grub: pv_try booted once, pv_trying recorded by save_env" test "$(getenv)" = "pv_rev=0 pv_try=0 pv_trying=0 "
+  gboot
+  check "grub: an attempted try falls back to pv_rev" grep -q "was tried and not committed" "$g/console.log"
+  check "grub: the marker is cleared, pv_try left to the runtime" test "$(getenv)" = "pv_rev=0 pv_try=0 pv_trying= "
+  setenv pv_rev=0 pv_try=5
+  gboot
+  check "grub: a try without a trail falls back at once" grep -q "revision 5 cannot be loaded, booting 0" "$g/console.log"
+  check "grub: ... and still boots pv_rev" grep -q "PVTEST cmdline: .*pv_rev=0 " "$g/console.log"
+  losetup -d "$loop"
+}
+log "0. GRUB try-boot"
+grub_stage
+if [ "$GRUB_ONLY" = 1 ]; then
+  echo "image-test: $PASS passed, $FAIL failed ($((SECONDS - T0)) s)"
+  [ "$FAIL" = 0 ]
+  exit
+fi
+
 img_modules
 img_binaries
 TOKEN=$(openssl rand -hex 16)
 img_config "$TOKEN" >"$IMG_WORK/pantavisor.config"
 export PVR_CONFIG_DIR=$IMG_WORK/pvr-config PVR_AUTH=$TOKEN
 rm -rf "$PVR_CONFIG_DIR"
-BASE_CMDLINE="console=ttyS0,115200 panic=5"
+BASE_CMDLINE="console=ttyS0,115200 panic=5 no_timer_check"
 log "demo revision and disk image"
 img_demo_checkout "$IMG_WORK/device" "$BASE_CMDLINE" "$IMG_WORK/pantavisor.config"
 t=$SECONDS
@@ -186,7 +253,7 @@ json.dump(d, open(p, "w"))
 EOF
   broken "never ready" "Status goal not reached"
   log "3. a kernel that panics at boot"
-  bsp "console=ttyS0,115200 panic=1 rdinit=/nonexistent root=/dev/nonexistent"
+  bsp "console=ttyS0,115200 panic=1 no_timer_check rdinit=/nonexistent root=/dev/nonexistent"
   broken "kernel panic" "Unexpected rollback"
   log "3. an initramfs whose /init fails"
   bad_ird=$IMG_WORK/bad-initrd

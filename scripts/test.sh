@@ -2,7 +2,8 @@
 # The test command of the README: installs what the tests need, checks
 # formatting (rustfmt) and lints (clippy, warnings denied), fuzzes the
 # untrusted-input parsers for a bounded time, then runs every crate's unit
-# and integration tests (golden vectors included) and the VM suite.
+# and integration tests (golden vectors included), the VM suite and the
+# image suite's short form.
 #
 # A test needing root or a tool that is missing fails under CI (`CI` set,
 # as .ci/run does) and is counted as skipped elsewhere (crate pv-testkit
@@ -33,6 +34,24 @@ elif [ -n "${CI:-}" ] && [ "$CI" != "0" ] && [ "$CI" != "false" ]; then
   status=1
 else
   printf 'PV_VM_TEST=0\tvm-test\n' >>"$PV_SKIP_LOG"
+fi
+# the image suite's short form (GRUB's try-boot of a pvimage disk under
+# QEMU, a few minutes; the whole suite: bash scripts/image-test.sh);
+# PV_IMAGE_TEST=0 skips it
+if [ "${PV_IMAGE_TEST:-1}" != "0" ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/image-test.sh --grub || status=$?
+  elif [ -n "${CI:-}" ] && [ "$CI" != "0" ] && [ "$CI" != "false" ]; then
+    echo "image-test needs root under CI" >&2
+    status=1
+  else
+    printf 'no root\timage-test\n' >>"$PV_SKIP_LOG"
+  fi
+elif [ -n "${CI:-}" ] && [ "$CI" != "0" ] && [ "$CI" != "false" ]; then
+  echo "PV_IMAGE_TEST=0 under CI: the image suite must run" >&2
+  status=1
+else
+  printf 'PV_IMAGE_TEST=0\timage-test\n' >>"$PV_SKIP_LOG"
 fi
 skipped=$(wc -l <"$PV_SKIP_LOG")
 if [ "$skipped" -eq 0 ]; then
