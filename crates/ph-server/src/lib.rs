@@ -1,0 +1,102 @@
+//! The Pantahub HTTP API.
+//!
+//! ```text
+//!  devices / pvr / browsers
+//!        │ HTTP(S)  (hyper, rustls)
+//!        ▼
+//!  serve ── NormalizePath ── Router ── routes::{auth, devices, trails, objects, blobs, logs, profiles, health}
+//!                                         │  extract::Caller (JWT RS256, tokens::Keys)
+//!                                         ▼
+//!                                   ph_store::Store (SQL + blobs)
+//! ```
+//!
+//! Every route is registered through [`routes::table`], which also yields
+//! the (method, path) list the OpenAPI file is checked against.
+
+pub mod error;
+pub mod extract;
+pub mod render;
+pub mod reqlog;
+pub mod routes;
+pub mod serve;
+pub mod tokens;
+pub mod users;
+pub mod util;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use serve::{serve, tls_config, ServeError};
+pub use tokens::{Claims, Keys};
+
+/// Tunables of a hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Base of every absolute URL handed out (`https://hub.example:12366`),
+    /// without a trailing slash.
+    pub public_url: String,
+    /// Bytes of objects an account may hold (the OBJECTS quota).
+    pub objects_quota: i64,
+    /// Lifetime of user and device tokens.
+    pub token_secs: i64,
+    /// How long after the first login a token may be refreshed.
+    pub refresh_secs: i64,
+    /// Lifetime of anonymous tokens.
+    pub anon_secs: i64,
+    /// Lifetime of signed object URLs.
+    pub object_url_secs: i64,
+}
+
+impl HubConfig {
+    pub fn new(public_url: &str) -> Self {
+        HubConfig {
+            public_url: public_url.trim_end_matches('/').to_string(),
+            objects_quota: 2 << 30,
+            token_secs: 60 * 60,
+            refresh_secs: 24 * 60 * 60,
+            anon_secs: 5 * 60,
+            object_url_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+/// One hub: its store, keys and configuration.
+pub struct Hub {
+    pub store: ph_store::Store,
+    pub keys: Keys,
+    pub cfg: HubConfig,
+    pub started: std::time::Instant,
+}
+
+/// The state every handler gets.
+pub type AppState = Arc<Hub>;
+
+impl Hub {
+    /// A hub over a data directory (database, objects and keys in `dir`).
+    pub async fn open_dir(dir: &Path, cfg: HubConfig) -> Result<AppState, OpenError> {
+        let store = ph_store::Store::open_dir(dir).await?;
+        let keys = Keys::load_or_create(dir)?;
+        Ok(Arc::new(Hub {
+            store,
+            keys,
+            cfg,
+            started: std::time::Instant::now(),
+        }))
+    }
+}
+
+/// Opening a hub failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] ph_store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] tokens::KeyError),
+}
+
+/// The complete service: the router with paths normalized (a trailing
+/// `/` is dropped, so `/devices/` and `/devices` are one route).
+pub fn app(state: AppState) -> serve::App {
+    let (router, _) = routes::table(state);
+    serve::normalize(router)
+}

@@ -1,0 +1,213 @@
+//! Blob bytes in an `object_store`, keyed by content sha (`blobs/<sha>`),
+//! so one upload serves every owner's record of the same content.
+//!
+//! An upload streams into a multipart upload while hashing; it is completed
+//! (made visible, atomically by the store) only when length and sha256
+//! match, and aborted (nothing left behind) otherwise.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{GetOptions, GetRange, ObjectStore, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+use crate::{Result, StoreError};
+
+/// Why an upload was refused (nothing was stored).
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("body has {got} bytes, expected {want}")]
+    Length { got: u64, want: u64 },
+    #[error("sha256 of the body is {got}, expected {want}")]
+    Sha { got: String, want: String },
+    #[error("reading the request body: {0}")]
+    Body(String),
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+/// A byte range asked of a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobRange {
+    Bounded(Range<u64>),
+    From(u64),
+    Suffix(u64),
+}
+
+/// An opened download.
+pub struct BlobRead {
+    /// Size of the whole blob.
+    pub size: u64,
+    /// The bytes served.
+    pub range: Range<u64>,
+    pub stream: BoxStream<'static, Result<Bytes, object_store::Error>>,
+}
+
+/// The blob store.
+#[derive(Clone)]
+pub struct Blobs {
+    store: Arc<dyn ObjectStore>,
+}
+
+fn path_of(sha: &str) -> ObjPath {
+    ObjPath::from(format!("blobs/{sha}"))
+}
+
+impl Blobs {
+    /// Blobs in a local directory (created if needed). Staging files of
+    /// uploads interrupted by a crash (`<sha>#<n>`) are removed.
+    pub fn local(dir: &Path) -> Result<Self> {
+        let io = |source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir.join("blobs")).map_err(io)?;
+        if let Ok(rd) = std::fs::read_dir(dir.join("blobs")) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().contains('#') {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let fs = LocalFileSystem::new_with_prefix(dir).map_err(|e| StoreError::Io {
+            path: dir.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(Blobs {
+            store: Arc::new(fs),
+        })
+    }
+
+    /// Any object store (S3-compatible, memory…).
+    pub fn from_store(store: Arc<dyn ObjectStore>) -> Self {
+        Blobs { store }
+    }
+
+    /// The size of a stored blob, None if absent.
+    pub async fn size(&self, sha: &str) -> Result<Option<u64>, object_store::Error> {
+        match self.store.head(&path_of(sha)).await {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stream a body into the blob of `sha`, verifying that it has exactly
+    /// `size` bytes and that sha. If the blob is already there the body is
+    /// only verified (the uploader proves it has the bytes).
+    pub async fn put_verified<S, E>(&self, sha: &str, size: u64, body: S) -> Result<(), BlobError>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let exists = self.size(sha).await? == Some(size);
+        let mut writer = if exists {
+            None
+        } else {
+            let up = self.store.put_multipart(&path_of(sha)).await?;
+            Some(WriteMultipart::new_with_chunk_size(up, 8 << 20))
+        };
+        let r = feed(body, size, &mut writer).await.and_then(|h| {
+            let got = hex::encode(h);
+            if got == sha {
+                Ok(())
+            } else {
+                Err(BlobError::Sha {
+                    got,
+                    want: sha.into(),
+                })
+            }
+        });
+        match (r, writer) {
+            (Ok(()), Some(w)) => {
+                w.finish().await?;
+                Ok(())
+            }
+            (Ok(()), None) => Ok(()),
+            (Err(e), Some(w)) => {
+                let _ = w.abort().await;
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Open a blob for reading, whole or a range; None if absent.
+    pub async fn get(
+        &self,
+        sha: &str,
+        range: Option<BlobRange>,
+        head: bool,
+    ) -> Result<Option<BlobRead>, object_store::Error> {
+        let opts = GetOptions {
+            range: range.map(|r| match r {
+                BlobRange::Bounded(r) => GetRange::Bounded(r),
+                BlobRange::From(o) => GetRange::Offset(o),
+                BlobRange::Suffix(n) => GetRange::Suffix(n),
+            }),
+            head,
+            ..Default::default()
+        };
+        match self.store.get_opts(&path_of(sha), opts).await {
+            Ok(r) => {
+                let size = r.meta.size;
+                let range = r.range.clone();
+                let stream = if head {
+                    futures_util::stream::empty().boxed()
+                } else {
+                    r.into_stream()
+                };
+                Ok(Some(BlobRead {
+                    size,
+                    range,
+                    stream,
+                }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remove a blob (absent is fine).
+    pub async fn delete(&self, sha: &str) -> Result<(), object_store::Error> {
+        match self.store.delete(&path_of(sha)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+async fn feed<S, E>(
+    mut body: S,
+    size: u64,
+    writer: &mut Option<WriteMultipart>,
+) -> Result<[u8; 32], BlobError>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut hasher = Sha256::new();
+    let mut got: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+        got += chunk.len() as u64;
+        if got > size {
+            return Err(BlobError::Length { got, want: size });
+        }
+        hasher.update(&chunk);
+        if let Some(w) = writer.as_mut() {
+            w.wait_for_capacity(4).await?;
+            w.write(&chunk);
+        }
+    }
+    if got != size {
+        return Err(BlobError::Length { got, want: size });
+    }
+    Ok(hasher.finalize().into())
+}

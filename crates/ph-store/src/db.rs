@@ -1,0 +1,70 @@
+//! The SQL pool and migrations.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::{Result, StoreError};
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQL database (a pool). Queries use `$n` placeholders, which both
+/// SQLite and PostgreSQL understand.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub(crate) pool: AnyPool,
+}
+
+impl Db {
+    /// Open (creating if needed) a SQLite database file in WAL mode and
+    /// bring its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::open_url(&url).await
+    }
+
+    /// Open a database by URL (`sqlite:` today).
+    pub async fn open_url(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::Url(url.into()));
+        }
+        let opts = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode=WAL").await?;
+                    conn.execute("PRAGMA synchronous=NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout=10000").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Db { pool })
+    }
+
+    /// The pool, for queries not covered here.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A trivial round trip (health checks).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

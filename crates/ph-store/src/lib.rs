@@ -1,0 +1,90 @@
+//! Pantahub persistence.
+//!
+//! ```text
+//!  ph-server ──▶ Store ─┬─ Db (sqlx Any pool: SQLite in WAL mode today; every
+//!                       │      query is portable SQL with `$n` placeholders so a
+//!                       │      PostgreSQL URL needs only its migrations dir)
+//!                       └─ Blobs (object_store: a local directory today; blobs
+//!                              keyed by content sha, uploads verified while
+//!                              streaming and published only when they match)
+//! ```
+//!
+//! Records are plain structs ([`Account`], [`Device`], [`Trail`], [`Step`],
+//! [`ObjectRecord`], [`LogEntry`]); JSON-valued columns are kept as
+//! `serde_json::Value` in memory and TEXT in the database; times are
+//! nanoseconds since the Unix epoch. Access rules live in the server: the
+//! store answers what it is asked.
+
+mod accounts;
+mod blobs;
+mod db;
+mod devices;
+mod logs;
+mod objects;
+mod trails;
+
+pub use accounts::{Account, NewAccount};
+pub use blobs::{BlobError, BlobRange, BlobRead, Blobs};
+pub use db::{now_nanos, Db};
+pub use devices::{Device, DeviceToken};
+pub use logs::{LogEntry, LogQuery, LogSort};
+pub use object_store::Error as ObjectStoreError;
+pub use objects::ObjectRecord;
+pub use trails::{NewStep, Step, StepFilter, Trail};
+
+use std::path::Path;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A uniqueness rule refused the write (nick, email, rev…).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("unsupported database URL {0:?} (this build knows sqlite:)")]
+    Url(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database and the blob store of one hub.
+#[derive(Clone)]
+pub struct Store {
+    pub db: Db,
+    pub blobs: Blobs,
+}
+
+impl Store {
+    /// Everything in `dir`: `pantahub.db` (SQLite, WAL) and `objects/`.
+    pub async fn open_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let db = Db::open_sqlite(&dir.join("pantahub.db")).await?;
+        let blobs = Blobs::local(&dir.join("objects"))?;
+        Ok(Store { db, blobs })
+    }
+}
+
+/// Unique-constraint failures become [`StoreError::Conflict`].
+pub(crate) fn conflict(e: sqlx::Error, what: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what.into()),
+        _ => StoreError::Db(e),
+    }
+}
+
+pub(crate) fn json_col(s: &str, col: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
