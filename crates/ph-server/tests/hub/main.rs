@@ -3,3 +3,5 @@
 
 mod acceptance;
 mod common;
+mod isolation;
+mod openapi;
