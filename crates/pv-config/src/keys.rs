@@ -176,6 +176,7 @@ key_table! {
     // ours, after the original's keys (docs/compat.md)
     PvLanPvrListen "PV_LAN_PVR_LISTEN" Str(None), P_O, [];
     PvLanPvrToken "PV_LAN_PVR_TOKEN" Str(None), P_O, [];
+    PhCredsCafile "PH_CREDS_CAFILE" Str(None), H_O, ["creds.cafile"];
 }
 
 impl Key {

@@ -282,8 +282,8 @@ fn config2_lists_the_originals_keys_in_its_order_and_ours_last() {
         .map(|e| e["key"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
-        &names[names.len() - 2..],
-        ["PV_LAN_PVR_LISTEN", "PV_LAN_PVR_TOKEN"]
+        &names[names.len() - 3..],
+        ["PV_LAN_PVR_LISTEN", "PV_LAN_PVR_TOKEN", "PH_CREDS_CAFILE"]
     );
     // the original's order, including its non-alphabetical spots
     let original = [

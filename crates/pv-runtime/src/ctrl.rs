@@ -143,6 +143,11 @@ impl Device {
                 commit: true,
             }),
             CommandOp::RunGc => self.command(Command::RunGc),
+            CommandOp::GoRemote => {
+                info!("going remote");
+                self.go_remote = true;
+                Ok(())
+            }
             other => {
                 warn!("command {other:?} is not available in appengine mode");
                 Ok(())
@@ -174,6 +179,8 @@ impl Device {
                 let facts = CommandFacts {
                     update_in_progress: self.update.is_some(),
                     control_remote: self.cfg.get_bool(pv_config::Key::PvControlRemote),
+                    remote_mode: self.hub.is_some() && self.remote_mode(),
+                    claimed: crate::hubfiles::is_claimed(&self.cfg),
                     ..Default::default()
                 };
                 match self.ctrl.as_mut() {
@@ -411,7 +418,7 @@ impl Device {
     }
 
     /// `PUT /steps/locals/<name>`: a state for a later LOCAL_RUN.
-    fn put_step(&mut self, rev: &str, json: &[u8]) -> CtrlReply {
+    pub(crate) fn put_step(&mut self, rev: &str, json: &[u8]) -> CtrlReply {
         let in_use = self.gc_keep().contains(rev);
         let dir = self.layout.trail(rev);
         let reject = |dir: &std::path::Path, e: ApiError| -> CtrlReply {

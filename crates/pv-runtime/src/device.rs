@@ -66,6 +66,9 @@ pub struct Device {
     pub(crate) pending_exit: Option<i32>,
     pub(crate) ctrl: Option<crate::ctrl::Control>,
     lan: Option<pv_lan::LanServer>,
+    pub(crate) hub: Option<crate::hub::HubLink>,
+    /// GO_REMOTE was received while running a local revision.
+    pub(crate) go_remote: bool,
 }
 
 impl std::fmt::Debug for Device {
@@ -148,7 +151,9 @@ impl Device {
         trail::clean_temp(&layout);
         clean_temp_files(&layout);
         reap_previous_instance(&*sys, &layout);
-        let n = ObjectStore::open(layout.objects())?.clean_temp()?;
+        let pool = ObjectStore::open(layout.objects())?;
+        crate::hub::download::clean(&layout, &pool);
+        let n = pool.clean_temp()?;
         if n > 0 {
             info!("removed {n} unfinished object writes");
         }
@@ -194,6 +199,8 @@ impl Device {
             pending_exit: None,
             ctrl: None,
             lan: None,
+            hub: None,
+            go_remote: false,
         };
         let try_rev = st.pv_try.clone();
         let try_progress = try_rev
@@ -265,6 +272,7 @@ impl Device {
         );
         dev.publish_roles(&engine);
         dev.engine = Some(engine);
+        dev.hub = crate::hub::HubLink::start(&dev.cfg, &dev.layout, &booted);
         Ok(dev)
     }
 
@@ -302,7 +310,7 @@ impl Device {
     }
 
     /// The update failed: ERROR, then reboot into the rollback point.
-    fn fail_update(&mut self, message: &str) {
+    pub(crate) fn fail_update(&mut self, message: &str) {
         let Some(u) = self.update.take() else { return };
         error!("update to {} failed: {message}", u.rev);
         let mut p = Progress::new("ERROR", message);
@@ -363,6 +371,7 @@ impl Device {
         }
         self.wdt.kick();
         self.serve_ctrl();
+        self.serve_hub();
         if let Some(c) = self.pending_exit {
             return Some(c);
         }
@@ -503,6 +512,7 @@ impl Device {
         let _ = self.sys.unmount_all(&self.layout.voldir);
         info!("shutdown complete");
         self.lan = None;
+        self.hub = None;
         self.ctrl = None;
         crate::logging::set_handle(None);
         if let Some(s) = self.logs.take() {

@@ -24,6 +24,7 @@ mod error;
 pub mod factory;
 pub mod gc;
 pub mod housekeeping;
+pub mod hub;
 pub mod hubfiles;
 pub mod lan;
 pub mod layout;

@@ -1,0 +1,501 @@
+//! The device side of the Pantahub protocol (spec hub.md §4), one call per
+//! request, over the workspace's blocking HTTP client (reqwest, rustls).
+//!
+//! `Hub` is cheap to clone (the connection pool and the bearer token are
+//! shared), so that parallel downloads can run on their own threads. A host
+//! written `http://…` talks plain HTTP (tests); any other host is reached
+//! with TLS, verified against the platform's trust store and, when given,
+//! one more CA file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RANGE};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+mod types;
+pub use types::{DeviceInfo, ObjectInfo, Registration, Step};
+
+/// The header carrying a factory join token at registration.
+pub const AUTOTOK_HEADER: &str = "Pantahub-Devices-Auto-Token-V1";
+/// The statuses a device polls for (spec §4.5), in the original's order.
+pub const POLL_QUERY: &str = "progress.status=%7B%22$in%22:%5B%22NEW%22,%22DOWNLOADING%22,%22INPROGRESS%22,%22TESTING%22,%22QUEUED%22%5D%7D";
+/// Response bodies larger than this are refused, as the original does.
+pub const MAX_BODY: usize = 2 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 401: the token is missing or expired; log in again.
+    #[error("{0}: not authorized")]
+    Unauthorized(String),
+    #[error("{what}: HTTP {status}: {body}")]
+    Status {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{0}: {1}")]
+    Http(String, #[source] reqwest::Error),
+    #[error("{0}: bad answer: {1}")]
+    Answer(String, String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("hub address {0}: {1}")]
+    Config(String, String),
+}
+
+impl Error {
+    /// The HTTP status of a refused request.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Unauthorized(_) => Some(401),
+            Error::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Where and how to reach the hub.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `PH_CREDS_HOST`: a name, or `http://name` for plain HTTP.
+    pub host: String,
+    pub port: u16,
+    /// A PEM file of one more CA to trust.
+    pub ca_file: Option<PathBuf>,
+    /// An HTTP proxy (`PH_CREDS_PROXY_HOST:PORT`).
+    pub proxy: Option<String>,
+    pub user_agent: String,
+    /// Per-request timeout (not for downloads, which may be long).
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    /// `scheme://host:port` of the hub.
+    pub fn base_url(&self) -> String {
+        match self.host.strip_prefix("http://") {
+            Some(h) => format!("http://{}:{}", h.trim_end_matches('/'), self.port),
+            None => {
+                let h = self.host.strip_prefix("https://").unwrap_or(&self.host);
+                format!("https://{}:{}", h.trim_end_matches('/'), self.port)
+            }
+        }
+    }
+}
+
+/// How an announced object stands on the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announce {
+    /// The hub has the blob (409).
+    Present,
+    /// Upload it to this path (from `/local-s3` on).
+    Upload(String),
+}
+
+/// What became of a batch of log lines (spec §4.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutcome {
+    Sent,
+    RetryLater,
+    Dropped,
+}
+
+/// A connection to one hub.
+#[derive(Clone)]
+pub struct Hub {
+    base: String,
+    http: Client,
+    downloads: Client,
+    token: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("base", &self.base).finish()
+    }
+}
+
+fn build_client(ep: &Endpoint, timeout: Option<Duration>) -> Result<Client> {
+    let mut b = Client::builder()
+        .user_agent(ep.user_agent.clone())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout);
+    if let Some(ca) = &ep.ca_file {
+        let pem = std::fs::read(ca).map_err(|source| Error::Io {
+            op: "read",
+            path: ca.clone(),
+            source,
+        })?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| Error::Config(ca.display().to_string(), e.to_string()))?;
+        b = b.add_root_certificate(cert);
+    }
+    match &ep.proxy {
+        Some(p) => {
+            let proxy =
+                reqwest::Proxy::all(p).map_err(|e| Error::Config(p.clone(), e.to_string()))?;
+            b = b.proxy(proxy);
+        }
+        None => b = b.no_proxy(),
+    }
+    b.build()
+        .map_err(|e| Error::Config(ep.base_url(), e.to_string()))
+}
+
+fn read_body(what: &str, r: Response) -> Result<(StatusCode, Vec<u8>)> {
+    use std::io::Read;
+    let status = r.status();
+    let mut body = Vec::new();
+    r.take(MAX_BODY as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| Error::Answer(what.into(), e.to_string()))?;
+    if body.len() > MAX_BODY {
+        return Err(Error::Answer(what.into(), "body over 2 MiB".into()));
+    }
+    Ok((status, body))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::Answer(what.into(), e.to_string()))
+}
+
+/// The path of a signed URL from `/local-s3` (or `/s3`) on; the query is
+/// dropped as the original does.
+pub fn signed_path(url: &str) -> Option<String> {
+    let start = url.find("/local-s3/").or_else(|| url.find("/s3/"))?;
+    let path = &url[start..];
+    Some(path.split('?').next().unwrap_or(path).to_string())
+}
+
+impl Hub {
+    pub fn new(ep: &Endpoint) -> Result<Hub> {
+        Ok(Hub {
+            base: ep.base_url(),
+            http: build_client(ep, Some(ep.timeout))?,
+            downloads: build_client(ep, None)?,
+            token: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.lock().expect("token").is_some()
+    }
+
+    /// Forget the token (after a 401).
+    pub fn drop_token(&self) {
+        *self.token.lock().expect("token") = None;
+    }
+
+    fn req(&self, m: Method, path: &str) -> RequestBuilder {
+        let mut r = self.http.request(m, format!("{}{}", self.base, path));
+        if let Some(t) = self.token.lock().expect("token").as_ref() {
+            r = r.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        r
+    }
+
+    /// Send and read the whole answer; 401 becomes `Unauthorized`.
+    fn send(&self, what: &str, r: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
+        let r = r.send().map_err(|e| Error::Http(what.into(), e))?;
+        let (status, body) = read_body(what, r)?;
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(Error::Unauthorized(what.into()));
+        }
+        Ok((status, body))
+    }
+
+    fn expect_ok(&self, what: &str, r: RequestBuilder) -> Result<Vec<u8>> {
+        let (status, body) = self.send(what, r)?;
+        if !status.is_success() {
+            return Err(Error::Status {
+                what: what.into(),
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            });
+        }
+        Ok(body)
+    }
+
+    fn json_body(r: RequestBuilder, v: &Value) -> RequestBuilder {
+        r.header(CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(v).expect("json"))
+    }
+
+    /// `POST /devices/` without a token, with the join token if any.
+    pub fn register(&self, autotok: Option<&str>) -> Result<Registration> {
+        let mut r = Self::json_body(
+            self.http.post(format!("{}/devices/", self.base)),
+            &json!({}),
+        );
+        if let Some(t) = autotok.filter(|t| !t.is_empty()) {
+            r = r.header(AUTOTOK_HEADER, t);
+        }
+        let body = self.expect_ok("register", r)?;
+        let reg: Registration = parse("register", &body)?;
+        if reg.id.is_empty() || reg.prn.is_empty() || reg.secret.is_empty() {
+            return Err(Error::Answer(
+                "register".into(),
+                "no id, prn or secret".into(),
+            ));
+        }
+        Ok(reg)
+    }
+
+    /// `POST /auth/login` with the device's prn and secret; keeps the token.
+    pub fn login(&self, prn: &str, secret: &str) -> Result<()> {
+        let r = Self::json_body(
+            self.http.post(format!("{}/auth/login", self.base)),
+            &json!({"username": prn, "password": secret}),
+        );
+        let body = self.expect_ok("login", r)?;
+        let v: Value = parse("login", &body)?;
+        let t = v
+            .get("token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Answer("login".into(), "no token".into()))?;
+        *self.token.lock().expect("token") = Some(t.to_string());
+        Ok(())
+    }
+
+    /// `GET /devices/<id>`.
+    pub fn device(&self, id: &str) -> Result<DeviceInfo> {
+        let body = self.expect_ok("device", self.req(Method::GET, &format!("/devices/{id}")))?;
+        parse("device", &body)
+    }
+
+    /// `GET /trails/`: whether this device's trail exists (synced).
+    pub fn has_trail(&self) -> Result<bool> {
+        let body = self.expect_ok("trails", self.req(Method::GET, "/trails/"))?;
+        let v: Vec<Value> = parse("trails", &body)?;
+        Ok(!v.is_empty())
+    }
+
+    /// `POST /objects/`: 409 means present, 200 gives the upload path.
+    pub fn announce(&self, name: &str, sha: &str, size: u64) -> Result<Announce> {
+        let what = format!("announce {sha}");
+        let r = Self::json_body(
+            self.req(Method::POST, "/objects/"),
+            &json!({"objectname": name, "sha256sum": sha, "size": size.to_string()}),
+        );
+        let (status, body) = self.send(&what, r)?;
+        match status.as_u16() {
+            409 => Ok(Announce::Present),
+            200 => {
+                let o: ObjectInfo = parse(&what, &body)?;
+                let path = signed_path(&o.signed_puturl)
+                    .ok_or_else(|| Error::Answer(what, "no /local-s3 put URL".into()))?;
+                Ok(Announce::Upload(path))
+            }
+            s => Err(Error::Status {
+                what,
+                status: s,
+                body: String::from_utf8_lossy(&body).into(),
+            }),
+        }
+    }
+
+    /// `PUT` a file to a signed path on the hub's host.
+    pub fn upload(&self, path: &str, file: &Path) -> Result<()> {
+        let f = std::fs::File::open(file).map_err(|source| Error::Io {
+            op: "open",
+            path: file.into(),
+            source,
+        })?;
+        let len = f
+            .metadata()
+            .map_err(|source| Error::Io {
+                op: "stat",
+                path: file.into(),
+                source,
+            })?
+            .len();
+        let r = self
+            .downloads
+            .put(format!("{}{}", self.base, path))
+            .header(CONTENT_TYPE, "application/json")
+            .body(reqwest::blocking::Body::sized(f, len));
+        self.expect_ok(&format!("upload {}", file.display()), r)
+            .map(|_| ())
+    }
+
+    /// `POST /trails/` with the running state: the trail and its rev 0.
+    pub fn create_trail(&self, state: &[u8]) -> Result<()> {
+        let r = self
+            .req(Method::POST, "/trails/")
+            .header(CONTENT_TYPE, "application/json")
+            .body(state.to_vec());
+        self.expect_ok("create trail", r).map(|_| ())
+    }
+
+    /// The poll of spec §4.5: the first step not finished, if any.
+    pub fn poll(&self, id: &str) -> Result<Option<Step>> {
+        let path = format!("/trails/{id}/steps?{POLL_QUERY}");
+        let body = self.expect_ok("poll", self.req(Method::GET, &path))?;
+        let steps: Vec<Step> = parse("poll", &body)?;
+        Ok(steps.into_iter().next())
+    }
+
+    /// `GET /trails/<id>/steps/<rev>`.
+    pub fn step(&self, id: &str, rev: i64) -> Result<Step> {
+        let body = self.expect_ok(
+            "step",
+            self.req(Method::GET, &format!("/trails/{id}/steps/{rev}")),
+        )?;
+        parse("step", &body)
+    }
+
+    /// `GET /objects/<sha>`: size and signed GET URL.
+    pub fn object(&self, sha: &str) -> Result<ObjectInfo> {
+        let what = format!("object {sha}");
+        let body = self.expect_ok(&what, self.req(Method::GET, &format!("/objects/{sha}")))?;
+        parse(&what, &body)
+    }
+
+    /// Download a signed URL's blob from byte `offset` on into `out`
+    /// (a `Range` request). Returns the offset the body really starts at:
+    /// `offset` when the hub honoured the range, 0 when it sent it whole.
+    /// `on_bytes` is called with every chunk's length.
+    pub fn download(
+        &self,
+        url: &str,
+        offset: u64,
+        out: &mut dyn Write,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
+        use std::io::Read;
+        let what = "download";
+        let path = signed_path(url)
+            .ok_or_else(|| Error::Answer(what.into(), format!("not a blob URL: {url}")))?;
+        let mut r = self.downloads.get(format!("{}{}", self.base, path));
+        if offset > 0 {
+            r = r.header(RANGE, format!("bytes={offset}-"));
+        }
+        let mut resp = r.send().map_err(|e| Error::Http(what.into(), e))?;
+        let start = match resp.status().as_u16() {
+            206 => offset,
+            200 => 0,
+            s => {
+                return Err(Error::Status {
+                    what: what.into(),
+                    status: s,
+                    body: String::new(),
+                })
+            }
+        };
+        if start == 0 && offset > 0 {
+            return Ok(0);
+        }
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = resp
+                .read(&mut buf)
+                .map_err(|e| Error::Answer(what.into(), e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n]).map_err(|source| Error::Io {
+                op: "write",
+                path: PathBuf::from("<download>"),
+                source,
+            })?;
+            on_bytes(n as u64);
+        }
+        Ok(start)
+    }
+
+    /// `PUT /trails/<id>/steps/<rev>/progress`.
+    pub fn put_progress(&self, id: &str, rev: &str, body: &Value) -> Result<()> {
+        let r = Self::json_body(
+            self.req(Method::PUT, &format!("/trails/{id}/steps/{rev}/progress")),
+            body,
+        );
+        self.expect_ok("progress", r).map(|_| ())
+    }
+
+    /// The whole device-meta map: `PUT`, or `PATCH` where PUT is refused.
+    pub fn put_device_meta(&self, id: &str, meta: &Map<String, Value>) -> Result<()> {
+        let path = format!("/devices/{id}/device-meta");
+        let v = Value::Object(meta.clone());
+        match self.expect_ok(
+            "device-meta",
+            Self::json_body(self.req(Method::PUT, &path), &v),
+        ) {
+            Err(Error::Status {
+                status: 404 | 405, ..
+            }) => self
+                .expect_ok(
+                    "device-meta",
+                    Self::json_body(self.req(Method::PATCH, &path), &v),
+                )
+                .map(|_| ()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    /// `GET /devices/<id>/user-meta`.
+    pub fn user_meta(&self, id: &str) -> Result<Map<String, Value>> {
+        let body = self.expect_ok(
+            "user-meta",
+            self.req(Method::GET, &format!("/devices/{id}/user-meta")),
+        )?;
+        parse("user-meta", &body)
+    }
+
+    /// `POST /logs/` with a batch; the outcome follows spec §4.8.
+    pub fn post_logs(&self, entries: &[Value]) -> LogOutcome {
+        let r = Self::json_body(
+            self.req(Method::POST, "/logs/"),
+            &Value::Array(entries.to_vec()),
+        );
+        match self.send("logs", r) {
+            Ok((s, _)) if s.is_success() => LogOutcome::Sent,
+            Ok((s, _)) => match s.as_u16() {
+                408 | 429 | 403 => LogOutcome::RetryLater,
+                400..=499 => LogOutcome::Dropped,
+                _ => LogOutcome::RetryLater,
+            },
+            Err(_) => LogOutcome::RetryLater,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let ep = |h: &str| Endpoint {
+            host: h.into(),
+            port: 12365,
+            ca_file: None,
+            proxy: None,
+            user_agent: "t".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(ep("http://127.0.0.1").base_url(), "http://127.0.0.1:12365");
+        assert_eq!(ep("hub.example").base_url(), "https://hub.example:12365");
+        assert_eq!(
+            signed_path("https://h:1/local-s3/abc.def?x=1").as_deref(),
+            Some("/local-s3/abc.def")
+        );
+        assert_eq!(signed_path("https://h/other"), None);
+        assert!(POLL_QUERY.contains("%22QUEUED%22%5D%7D"));
+    }
+}
