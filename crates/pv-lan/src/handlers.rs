@@ -31,6 +31,8 @@ pub enum Reply {
     File(File, u64),
     /// A JSON answer with extra headers.
     JsonWith(u16, Value, Vec<(&'static str, String)>),
+    /// Raw bytes with a content type and extra headers (the web page).
+    BytesWith(u16, &'static str, Vec<u8>, Vec<(&'static str, String)>),
 }
 
 impl Reply {
@@ -58,6 +60,8 @@ pub struct Ctx {
     /// The pvtx API's transaction directory.
     pub pvtx_dir: PathBuf,
     pub ctrl_socket: PathBuf,
+    /// The logs tree, for the web page.
+    pub logs: Option<PathBuf>,
 }
 
 /// The limits on object uploads: how large one may be and how many may

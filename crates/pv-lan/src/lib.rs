@@ -32,6 +32,7 @@ mod handlers;
 mod pvtx_api;
 mod route;
 mod step;
+mod webui;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -79,6 +80,8 @@ pub struct LanConfig {
     pub limits: Limits,
     /// Where the pvtx API keeps its transaction (`/cgi-bin/pvtx/…`).
     pub pvtx_dir: PathBuf,
+    /// The logs tree (`<rev>/<container>/…`) the web page shows.
+    pub logs: Option<PathBuf>,
 }
 
 /// Limits on object uploads (`PUT` of a signed URL).
@@ -246,7 +249,25 @@ fn serve(
         uploads: uploads.clone(),
         pvtx_dir: cfg.pvtx_dir.clone(),
         ctrl_socket: cfg.ctrl_socket.clone(),
+        logs: cfg.logs.clone(),
     };
+    let allowed = cfg.token.as_ref().is_none_or(|t| {
+        t.accepts_header(header(&req, "authorization"))
+            || webui::cookie_accepted(t, header(&req, "cookie"))
+    });
+    let path = target.split('?').next().unwrap_or("");
+    if webui::is_ui(path) {
+        let reply = webui::serve(
+            &ctx,
+            cfg.token.as_ref(),
+            allowed,
+            &method,
+            &target,
+            &mut req,
+        );
+        respond(req, reply);
+        return;
+    }
     let reply = match route::route(&method, &target) {
         Err(NoRoute::NotFound) => Reply::error(404, "Not Found"),
         Err(NoRoute::MethodNotAllowed) => Reply::error(405, "Method Not Allowed"),
@@ -255,10 +276,6 @@ fn serve(
                 r,
                 Route::BlobGet { .. } | Route::BlobPut { .. } | Route::Login
             );
-            let allowed = cfg
-                .token
-                .as_ref()
-                .is_none_or(|t| t.accepts_header(header(&req, "authorization")));
             if !signed && !allowed {
                 Reply::JsonWith(
                     401,
@@ -327,6 +344,15 @@ fn respond(req: Request, reply: Reply) {
             .with_status_code(StatusCode(s))
             .with_header(h("Content-Type", ct))
             .boxed(),
+        Reply::BytesWith(s, ct, b, extra) => {
+            let mut r = Response::from_data(b)
+                .with_status_code(StatusCode(s))
+                .with_header(h("Content-Type", ct));
+            for (k, v) in extra {
+                r.add_header(h(k, &v));
+            }
+            r.boxed()
+        }
         Reply::File(f, len) => Response::new(
             StatusCode(200),
             vec![h("Content-Type", "application/octet-stream")],

@@ -113,7 +113,7 @@ fn decode(v: &str) -> Option<String> {
 }
 
 /// The value of `name` in a query string.
-fn param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|p| p.split_once('=').or(Some((p, ""))))

@@ -119,6 +119,7 @@ fn start(limits: Limits) -> (FakeDevice, LanServer, String) {
     let dev = FakeDevice::start(pid_resolver(vec![], Caller::Host));
     std::fs::create_dir_all(dev.objects_dir()).unwrap();
     let lan = LanServer::start(LanConfig {
+        logs: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         token: Some(Token::new(TOKEN).unwrap()),
         ctrl_socket: dev.socket(),

@@ -17,6 +17,7 @@ fn start(token: Option<&str>) -> (FakeDevice, LanServer, String) {
     let dev = FakeDevice::start(pid_resolver(vec![], Caller::Host));
     std::fs::create_dir_all(dev.objects_dir()).unwrap();
     let lan = LanServer::start(LanConfig {
+        logs: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         token: token.map(|t| Token::new(t).unwrap()),
         ctrl_socket: dev.socket(),

@@ -36,6 +36,7 @@ pub fn start(cfg: &Config, layout: &Layout) -> Option<pv_lan::LanServer> {
             trail_id,
             limits: pv_lan::Limits::default(),
             pvtx_dir: layout.cache().join("pvtx"),
+            logs: Some(layout.logs()),
         })
         .map_err(|e| e.to_string())
     };

@@ -1,0 +1,206 @@
+#![allow(dead_code)]
+//! A headless Chromium driven over the W3C WebDriver protocol
+//! (`chromedriver`): the handful of calls the page tests need, over the
+//! blocking HTTP client the other tests use.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::blocking::Client,
+    shots: PathBuf,
+    n: usize,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// Start chromedriver and a headless Chromium; screenshots go to `shots`.
+    pub fn start(shots: &Path) -> Browser {
+        std::fs::create_dir_all(shots).unwrap();
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver");
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1200,900", "--hide-scrollbars"
+            ]}
+        }}});
+        let mut b = Browser {
+            driver,
+            base,
+            session: String::new(),
+            http,
+            shots: shots.to_path_buf(),
+            n: 0,
+        };
+        let v = b.call("POST", "/session", Some(caps));
+        b.session = v["sessionId"].as_str().expect("a session").to_string();
+        b
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let req = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self
+                .http
+                .post(url)
+                .header("Content-Type", "application/json")
+                .body(body.unwrap_or(json!({})).to_string()),
+        };
+        let resp = req.send().unwrap();
+        let status = resp.status();
+        let v: Value = serde_json::from_slice(&resp.bytes().unwrap()).unwrap();
+        assert!(status.is_success(), "WebDriver {method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn s(&self, path: &str) -> String {
+        format!("/session/{}{path}", self.session)
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.call("POST", &self.s("/url"), Some(json!({ "url": url })));
+    }
+
+    pub fn url(&self) -> String {
+        self.call("GET", &self.s("/url"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The element matching a CSS selector, waiting for it.
+    pub fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = self
+                .http
+                .post(format!("{}{}", self.base, self.s("/element")))
+                .header("Content-Type", "application/json")
+                .body(json!({"using": "css selector", "value": css}).to_string())
+                .send()
+                .unwrap();
+            let ok = r.status().is_success();
+            let v: Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap_or_default();
+            if let Some(e) = v["value"][ELEMENT].as_str().filter(|_| ok) {
+                return e.to_string();
+            }
+            assert!(Instant::now() < deadline, "no element {css}: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.call("POST", &self.s(&format!("/element/{e}/click")), None);
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/value")),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// The page's visible text (read by a script: no element to go stale
+    /// while the page reloads; retried while it navigates).
+    pub fn text(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = self
+                .http
+                .post(format!("{}{}", self.base, self.s("/execute/sync")))
+                .header("Content-Type", "application/json")
+                .body(
+                    json!({"script": "return document.body ? document.body.innerText : '';", "args": []})
+                        .to_string(),
+                )
+                .send()
+                .unwrap();
+            let ok = r.status().is_success();
+            let v: Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap_or_default();
+            if let Some(t) = v["value"].as_str().filter(|_| ok) {
+                return t.to_string();
+            }
+            assert!(Instant::now() < deadline, "no page text: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait until the page's text has every needle; panics with the text.
+    pub fn wait_text(&self, needles: &[&str], secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let t = self.text();
+            if needles.iter().all(|n| t.contains(n)) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "page never showed {needles:?}:\n{t}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Save a PNG screenshot as `<n>-<name>.png`; returns its path.
+    pub fn shot(&mut self, name: &str) -> PathBuf {
+        self.n += 1;
+        let b64 = self.call("GET", &self.s("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        let p = self.shots.join(format!("{:02}-{name}.png", self.n));
+        std::fs::write(&p, png).unwrap();
+        p
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self
+                .http
+                .delete(format!("{}/session/{}", self.base, self.session))
+                .send();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
