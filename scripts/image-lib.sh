@@ -47,7 +47,8 @@ img_modules() {
   local want="virtio_pci virtio_blk virtio_net ext4 crc32c_generic loop squashfs overlay bridge veth dummy af_packet"
   local files
   files=$(for m in $want; do
-    grep -E "(^|/)${m//_/[-_]}\.ko[^:]*:" "$KMODS/modules.dep" | head -n1 | tr -d ':' | tr ' ' '\n'
+    # built-in or absent ones have no line
+    { grep -E "(^|/)${m//_/[-_]}\.ko[^:]*:" "$KMODS/modules.dep" || true; } | head -n1 | tr -d ':' | tr ' ' '\n'
   done | sort -u)
   for f in $files; do install -D -m 644 "$KMODS/$f" "$dst/$f"; done
   cp "$KMODS"/modules.builtin "$KMODS"/modules.builtin.modinfo "$KMODS"/modules.order "$dst/" 2>/dev/null || true
