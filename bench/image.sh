@@ -10,7 +10,8 @@
 #   install, reboot through GRUB's try-boot, test, commit), against a plain
 #   boot of the same image to its containers up (the reboot it contains).
 #
-#   bash bench/image.sh        (root; what scripts/image-test.sh needs)
+#   bash bench/image.sh        (root; what scripts/image-test.sh needs;
+#                               BENCH_BUILD_ONLY=1: the build figure only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -53,6 +54,7 @@ mf=$(median "${floors[@]}")
 printf 'image build: %.2f s; mkfs.ext4 -d of the checkout: %.2f s; ratio %.2f (median of %s)\n' \
   "$mb" "$mf" "$(python3 -c "print($mb/$mf)")" "$ROUNDS"
 
+[ -z "${BENCH_BUILD_ONLY:-}" ] || exit 0
 CONSOLE=$IMG_WORK/console.log
 a=$(now)
 vm_start "$IMG_WORK/disk.img" "$CONSOLE"
