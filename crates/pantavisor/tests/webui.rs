@@ -101,6 +101,44 @@ fn web_page_in_a_headless_browser() {
     let base = format!("http://127.0.0.1:{port}");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webui");
     let _ = std::fs::remove_dir_all(&out);
+    // the token rule outside the browser: pages redirect to the login,
+    // the log feed and the pvtx API answer 401; the login's cookie opens both
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str, cookie: Option<&str>| {
+        let mut r = http.get(format!("{base}{path}"));
+        if let Some(c) = cookie {
+            r = r.header("Cookie", c);
+        }
+        let resp = r.send().unwrap();
+        let loc = resp
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        (resp.status().as_u16(), loc)
+    };
+    assert_eq!(get("/ui/edit", None), (303, Some("/ui/login".into())));
+    assert_eq!(get("/ui/logs/raw?c=app", None).0, 401);
+    assert_eq!(get("/cgi-bin/pvtx/show", None).0, 401);
+    let cookie = format!("pv_lan_token={TOKEN}");
+    assert_eq!(get("/ui/logs/raw?c=app", Some(&cookie)).0, 200);
+    assert_eq!(get("/ui/logs/raw?c=../../etc", Some(&cookie)).0, 404);
+    assert_eq!(
+        get(
+            "/cgi-bin/pvtx/show",
+            Some("pv_lan_token=wrong-token-0123456789")
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        get("/cgi-bin/pvtx/show", Some(&cookie)).0,
+        400,
+        "no transaction yet"
+    );
+
     let mut b = Browser::start(&out);
 
     // the token rule: the page asks for the token first
