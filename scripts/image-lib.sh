@@ -126,6 +126,7 @@ echo "grubenv: $(grep -v '^#' /storage/boot/grubenv | tr '\n' ' ')"
 for f in /storage/trails/*/.pv/progress /storage/trails/locals/*/.pv/progress; do
   [ -f "$f" ] || continue
   r=${f#/storage/trails/}
+  [ "$r" != current/.pv/progress ] || continue
   echo "progress ${r%/.pv/progress}: $(cat "$f")"
 done
 for p in /host/proc/[0-9]*; do

@@ -149,7 +149,8 @@ URL=http://127.0.0.1:$IMG_LAN_PORT
 booted() { sed -n 's/^cmdline: .*pv_rev=\([^ ]*\).*/\1/p' "$IMG_WORK/probe.txt"; }
 progress_of() { grep "^progress $1: " "$IMG_WORK/probe.txt" | head -n1; }
 status_of() { progress_of "$1" | sed -n 's/.*"status":"\([A-Z]*\)".*/\1/p'; }
-pid_of() { sed -n "s/^pid \([0-9]*\) $1.*/\1/p" "$IMG_WORK/probe.txt" | head -n1; }
+# the main process: the lowest PID (httpd forks one child per request)
+pid_of() { sed -n "s/^pid \([0-9]*\) $1.*/\1/p" "$IMG_WORK/probe.txt" | sort -n | head -n1; }
 env_var() { tr ' ' '\n' <<<"$(sed -n 's/^grubenv: //p' "$IMG_WORK/probe.txt")" | sed -n "s/^$1=//p"; }
 containers_up='"name":"app"[^}]*"status":"(STARTED|READY)".*|"name":"pvnet"[^}]*"status":"(STARTED|READY)"'
 up() {
