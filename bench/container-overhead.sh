@@ -12,9 +12,9 @@
 # - per container: (runtime + supervisors with N containers - the same with
 #   1 container) / (N - 1), RSS and PSS, and its ratio to 1024 KiB.
 # Each figure is the median of ${BENCH_ROUNDS:-3} runs. The dynamic
-# (glibc) build always; the static musl build too when the
-# x86_64-unknown-linux-musl target is installed and the build succeeds
-# (BENCH_MUSL=0 skips it). Needs root, mksquashfs, busybox-static.
+# (glibc, release) build always; the static device build too
+# (scripts/build-static.sh: musl when its target is installed) unless
+# BENCH_STATIC=0. Needs root, mksquashfs, busybox-static.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
@@ -24,13 +24,8 @@ T=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -q -p pvr -p pantavisor
 PVR=$T/release/pvr
 BUILDS=("dynamic:$T/release/pantavisor")
-MUSL=x86_64-unknown-linux-musl
-if [ "${BENCH_MUSL:-1}" != 0 ] && rustup target list --installed 2> /dev/null | grep -qx "$MUSL"; then
-  if cargo build --release -q -p pantavisor --target "$MUSL" 2> /dev/null; then
-    BUILDS+=("static-musl:$T/$MUSL/release/pantavisor")
-  else
-    echo "(the static musl build of pantavisor fails here: measuring the dynamic one only)" >&2
-  fi
+if [ "${BENCH_STATIC:-1}" != 0 ]; then
+  BUILDS+=("static:$(bash scripts/build-static.sh)")
 fi
 W=$(mktemp -d /var/tmp/pv-bench-overhead.XXXXXX)
 PVPID=""

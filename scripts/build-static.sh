@@ -8,7 +8,7 @@
 #
 # Environment: CARGO_TARGET_DIR is honoured; PV_STATIC_TARGET forces the
 # target triple. The binary is the initramfs's /init (PID 1, embedded mode)
-# and also runs appengine mode and the container shim stages.
+# and also runs appengine mode and the container init stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -99,13 +99,19 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
     });
     if let Err(e) = placed {
         held.abandon();
+        let _ = std::fs::remove_file(&spec.pid_file);
         return Err(e);
     }
     // race-free: an unreaped child keeps its PID
     let pidfd = rustix::process::Pid::from_raw(pid)
         .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
-    held.release()
-        .map_err(|e| start_error(format!("cannot execute {}: {e}", exe.display())))?;
+    if let Err(e) = held.release() {
+        let _ = std::fs::remove_file(&spec.pid_file);
+        return Err(start_error(format!(
+            "cannot execute {}: {e}",
+            exe.display()
+        )));
+    }
     Ok(Running {
         name: spec.name.clone(),
         pid,

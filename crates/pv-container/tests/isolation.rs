@@ -236,6 +236,10 @@ fn init_is_a_child_of_the_runtime_and_reports_its_exit() {
     let spec = dir_container(d.path(), "noexe", "true");
     let e = pv_container::launch(&spec, &d.path().join("missing")).unwrap_err();
     assert!(e.to_string().contains("cannot execute"), "{e}");
+    assert!(
+        !spec.pid_file.exists(),
+        "no pid file of an init that never ran"
+    );
     if let Some(cg) = &spec.cgroup {
         assert!(cg.pids().is_empty(), "nothing left in the cgroup");
         cg.kill_and_remove();
