@@ -490,6 +490,13 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
         .is_ok_and(|v| v == "hello-from-hub")),
         "user-meta not applied"
     );
+    assert!(
+        wait(10, || std::fs::read_to_string(
+            dev.run.join("user-meta.base/note")
+        )
+        .is_ok_and(|v| v == "for-base")),
+        "the container's key does not reach its view"
+    );
 
     // 3. an app posted through the hub: polled, downloaded, run, UPDATED
     let before = relay.blob_bytes.load(Ordering::SeqCst);

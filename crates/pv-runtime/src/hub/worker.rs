@@ -529,7 +529,9 @@ impl Worker {
     /// tracking once it is final and sent.
     fn mirror_progress(&mut self) {
         let Some(t) = &mut self.tracked else { return };
-        let Some(p) = progress::read(&self.layout, &t.rev) else {
+        // NEW is the stored step waiting for its run: the hub already saw
+        // QUEUED and DOWNLOADING
+        let Some(p) = progress::read(&self.layout, &t.rev).filter(|p| p.status != "NEW") else {
             return;
         };
         let body = progress_body(&p, t.retries, 0, 0, 0);
