@@ -9,11 +9,12 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 # for crates and downloads; curl: the pv-ctrl and pvtx API curl tests and bench/update.sh.
 # qemu-system-x86, cryptsetup-bin, kmod, cpio, xz-utils: the VM suite (scripts/vm-test.sh)
 # tmux: the pantabox terminal test; chromium, chromium-driver: the web page test
+# postgresql: ph-store's PostgreSQL backend test (a throwaway cluster, crates/ph-store/tests/backends.rs)
 # grub-pc-bin: pvimage's BIOS disk images (crates/pv-image, scripts/image-test.sh)
 for p in build-essential pkg-config ca-certificates curl \
   squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common \
   qemu-system-x86 cryptsetup-bin kmod cpio xz-utils e2fsprogs file grub-pc-bin \
-  tmux chromium chromium-driver; do
+  tmux chromium chromium-driver postgresql; do
   have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -18,6 +18,7 @@ pub fn now_nanos() -> i64 {
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The SQL database (a pool). Queries use `$n` placeholders, which both
 /// SQLite and PostgreSQL understand.
@@ -34,27 +35,37 @@ impl Db {
         Self::open_url(&url).await
     }
 
-    /// Open a database by URL (`sqlite:` today).
+    /// Open a database by URL (`sqlite:` or `postgres:`/`postgresql:`) and
+    /// bring its schema up to date. Several hubs may open one PostgreSQL
+    /// database at once: sqlx takes an advisory lock around migrations.
     pub async fn open_url(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::Url(url.into()));
-        }
         let opts = AnyConnectOptions::from_str(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode=WAL").await?;
-                    conn.execute("PRAGMA synchronous=NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout=10000").await?;
-                    Ok(())
+        if url.starts_with("sqlite:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode=WAL").await?;
+                        conn.execute("PRAGMA synchronous=NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout=10000").await?;
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(opts)
-            .await?;
-        SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(Db { pool })
+                .connect_with(opts)
+                .await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            return Ok(Db { pool });
+        }
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .connect_with(opts)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            return Ok(Db { pool });
+        }
+        Err(StoreError::Url(url.into()))
     }
 
     /// The pool, for queries not covered here.

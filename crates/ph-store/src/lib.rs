@@ -21,6 +21,7 @@ mod db;
 mod devices;
 mod logs;
 mod objects;
+mod rollouts;
 mod trails;
 
 pub use accounts::{Account, NewAccount};
@@ -30,6 +31,7 @@ pub use devices::{Device, DeviceToken};
 pub use logs::{LogEntry, LogQuery, LogSort};
 pub use object_store::Error as ObjectStoreError;
 pub use objects::ObjectRecord;
+pub use rollouts::Rollout;
 pub use trails::{NewStep, Step, StepFilter, Trail};
 
 use std::path::Path;
@@ -51,7 +53,7 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
-    #[error("unsupported database URL {0:?} (this build knows sqlite:)")]
+    #[error("unsupported database URL {0:?} (this build knows sqlite: and postgres:)")]
     Url(String),
 }
 

@@ -76,7 +76,7 @@ impl Db {
     /// record about to be replaced).
     pub async fn object_usage(&self, owner: &str, except: &str) -> Result<i64> {
         let r = sqlx::query(
-            "SELECT COALESCE(SUM(size), 0) AS s FROM objects WHERE owner = $1 AND storage_id <> $2",
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS s FROM objects WHERE owner = $1 AND storage_id <> $2",
         )
         .bind(owner)
         .bind(except)
