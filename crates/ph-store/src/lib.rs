@@ -1,16 +1,17 @@
 //! Pantahub persistence.
 //!
 //! ```text
-//!  ph-server ──▶ Store ─┬─ Db (sqlx Any pool: SQLite in WAL mode today; every
-//!                       │      query is portable SQL with `$n` placeholders so a
-//!                       │      PostgreSQL URL needs only its migrations dir)
+//!  ph-server ──▶ Store ─┬─ Db (sqlx Any pool: SQLite in WAL mode by default,
+//!                       │      PostgreSQL by URL; every query is portable SQL
+//!                       │      with `$n` placeholders, each engine has its
+//!                       │      migrations dir)
 //!                       └─ Blobs (object_store: a local directory today; blobs
 //!                              keyed by content sha, uploads verified while
 //!                              streaming and published only when they match)
 //! ```
 //!
 //! Records are plain structs ([`Account`], [`Device`], [`Trail`], [`Step`],
-//! [`ObjectRecord`], [`LogEntry`]); JSON-valued columns are kept as
+//! [`ObjectRecord`], [`LogEntry`], [`Rollout`]); JSON-valued columns are kept as
 //! `serde_json::Value` in memory and TEXT in the database; times are
 //! nanoseconds since the Unix epoch. Access rules live in the server: the
 //! store answers what it is asked.

@@ -70,7 +70,11 @@ impl PgCluster {
             .unwrap()
             .port();
         let d = data.to_str().unwrap();
-        pg_run(&bin, "initdb", &["-D", d, "-A", "trust", "-U", "ph", "--no-sync"]);
+        pg_run(
+            &bin,
+            "initdb",
+            &["-D", d, "-A", "trust", "-U", "ph", "--no-sync"],
+        );
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off",
             dir.path().display()
@@ -79,7 +83,16 @@ impl PgCluster {
         pg_run(
             &bin,
             "pg_ctl",
-            &["-D", d, "-l", log.to_str().unwrap(), "-o", &opts, "-w", "start"],
+            &[
+                "-D",
+                d,
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "start",
+            ],
         );
         PgCluster {
             bin,
@@ -190,12 +203,19 @@ async fn scenario(db: Db) {
     a.waves[0]["started"] = json!(true);
     b.status = "paused".into();
     let (wa, wb) = tokio::join!(db.update_rollout(&mut a), db.update_rollout(&mut b));
-    assert!(wa.unwrap() ^ wb.unwrap(), "exactly one writer of version 0 wins");
+    assert!(
+        wa.unwrap() ^ wb.unwrap(),
+        "exactly one writer of version 0 wins"
+    );
     r = db.rollout("r1").await.unwrap().unwrap();
     assert_eq!(r.version, 1);
     r.status = "done".into();
     assert!(db.update_rollout(&mut r).await.unwrap());
-    assert!(db.running_rollouts_of_device("d1").await.unwrap().is_empty());
+    assert!(db
+        .running_rollouts_of_device("d1")
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(db.rollouts_of(&dev.owner).await.unwrap().len(), 1);
 }
 
