@@ -7,6 +7,7 @@
 # boots it under TCG and reads the verdict from the serial console.
 #
 #   bash scripts/vm-test.sh [CHECK...]     (default: every check)
+#   bash scripts/vm-test.sh pid1           (pantavisor as PID 1: scripts/vm-pid1.sh)
 #
 # Prerequisites come from scripts/deps.sh (qemu-system-x86, cryptsetup-bin,
 # kmod, cpio, busybox-static, the musl target). Exit 0 only if every check
@@ -31,6 +32,10 @@ if [ ! -f "$WORK/kernel.ok" ]; then
 fi
 KVER=$(ls "$WORK/kroot/lib/modules" | head -n1)
 VMLINUZ="$WORK/kroot/boot/vmlinuz-$KVER"
+if [ "${1:-}" = pid1 ]; then
+  export WORK KVER VMLINUZ KSRC="$WORK/kroot/lib/modules/$KVER"
+  exec bash scripts/vm-pid1.sh
+fi
 
 # 2. the check program, static: musl when its target is installed, else
 # glibc linked statically (PV_VM_TARGET chooses)

@@ -4,6 +4,12 @@
 //! runs appengine mode in the foreground. The hidden subcommand
 //! `__container-init` is what a container's init runs first, in the
 //! container's namespaces (see `pv_container::setup`).
+//!
+//! As PID 1 (the initramfs's `/init`), or with `--init` as the only
+//! argument, it does the init duties of embedded mode
+//! (`pv_runtime::init`) and starts itself again as the main loop with
+//! `--embedded`. Called as `modprobe` (the kernel's module helper) it
+//! loads modules from `/lib/modules/$(uname -r)`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,18 +39,35 @@ struct Cli {
     /// Engine tick in milliseconds.
     #[arg(long, default_value_t = 200, hide = true)]
     tick_ms: u64,
+    /// Only seed an empty storage with --factory (revision 0, boot env
+    /// pv_rev=0) and exit: how an image's storage partition is prepared.
+    #[arg(long, requires = "factory")]
+    seed_only: bool,
+    /// The main loop of embedded mode (started by PID 1).
+    #[arg(long, hide = true)]
+    embedded: bool,
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.first().is_some_and(|a| a.ends_with("modprobe")) {
+        std::process::exit(pv_kmod::modprobe_main(
+            &args[1..],
+            &pv_kmod::host_modules_dir(),
+        ));
+    }
     if args.get(1).map(String::as_str) == Some("__container-init") {
         std::process::exit(pv_container::setup::container_init(
             args.get(2).map(String::as_str).unwrap_or("").as_ref(),
         ));
     }
-    let cli = Cli::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("PV_TRACE").unwrap_or_else(|_| "info".into());
+    let pid1 = std::process::id() == 1 || (args.len() == 2 && args[1] == "--init");
+    let cli = if pid1 { None } else { Some(Cli::parse()) };
+    // `PV_TRACE=debug`, `PV_TRACE=info,pv_kmod=debug`: levels per target
+    let filter: tracing_subscriber::filter::Targets = std::env::var("PV_TRACE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| "info".parse().expect("a level"));
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -52,12 +75,17 @@ fn main() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .with_filter(filter),
         )
         // everything also goes to the log server (pantavisor.log) once it runs
         .with(pv_runtime::logging::LogServerLayer)
         .init();
+    let Some(cli) = cli else {
+        // the options of a PID 1 are the kernel's (ignored, as the original)
+        pv_runtime::init::pid1_main(&pv_runtime::init::InitOptions::default())
+    };
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -81,6 +109,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         cmdline: cli.cmdline,
         exe: std::env::current_exe().context("locate the pantavisor binary")?,
         tick: Duration::from_millis(cli.tick_ms),
+        embedded: cli.embedded,
     };
+    if cli.seed_only {
+        pv_runtime::daemon::seed_only(&opts)?;
+        return Ok(0);
+    }
     Ok(pv_runtime::daemon::run(&opts, &stop)?)
 }

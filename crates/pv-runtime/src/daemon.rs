@@ -33,6 +33,10 @@ pub struct Options {
     pub exe: PathBuf,
     /// Period of the engine tick.
     pub tick: Duration,
+    /// The main loop of embedded mode (started by PID 1, [`crate::init`]):
+    /// the bootloader's `pv_rev=` is the booted revision, the BSP is
+    /// mounted, the watchdog follows `PV_WDT_MODE`.
+    pub embedded: bool,
 }
 
 /// Set by signal handlers.
@@ -99,6 +103,31 @@ pub fn load_config(opts: &Options) -> Result<Config> {
     Ok(cfg)
 }
 
+/// Seed an empty storage from `opts.factory` (revision 0, DONE, boot env
+/// `pv_rev=0` in the configured bootloader's format) without starting
+/// anything: an image's storage partition. A storage that has a revision
+/// is left as it is.
+pub fn seed_only(opts: &Options) -> Result<()> {
+    let cfg = load_config(opts)?;
+    let layout = crate::layout::Layout::new(&opts.storage, &opts.rundir);
+    layout.create()?;
+    if !crate::factory::is_empty(&layout) {
+        info!("{}: has a revision already", opts.storage.display());
+        return Ok(());
+    }
+    let Some(f) = &opts.factory else {
+        return Err(crate::Error::NoRevision(opts.storage.clone()));
+    };
+    crate::factory::seed(&layout, f)?;
+    crate::device::boot_env(&cfg, &opts.storage).commit("0")?;
+    info!(
+        "{}: revision 0 seeded from {}",
+        opts.storage.display(),
+        f.display()
+    );
+    Ok(())
+}
+
 /// Run the daemon until it must reboot or power off; returns the exit code.
 pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
     let mut dev = crate::device::Device::boot(opts)?;
@@ -136,6 +165,7 @@ mod tests {
             cmdline: Some("pv_log.level=2".into()),
             exe: "/nonexistent/pantavisor".into(),
             tick: Duration::from_millis(100),
+            embedded: false,
         }
     }
 

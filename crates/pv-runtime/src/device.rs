@@ -69,6 +69,10 @@ pub struct Device {
     pub(crate) hub: Option<crate::hub::HubLink>,
     /// GO_REMOTE was received while running a local revision.
     pub(crate) go_remote: bool,
+    /// Embedded mode, until the first time every status goal is reached
+    /// (reported once on the console, [`crate::init::report`]).
+    report_goals: bool,
+    embedded: bool,
 }
 
 impl std::fmt::Debug for Device {
@@ -80,7 +84,7 @@ impl std::fmt::Debug for Device {
     }
 }
 
-fn boot_env(cfg: &Config, storage: &std::path::Path) -> Box<dyn BootEnv + Send + Sync> {
+pub(crate) fn boot_env(cfg: &Config, storage: &std::path::Path) -> Box<dyn BootEnv + Send + Sync> {
     let t = cfg.bootloader_type();
     let fmt = pv_boot::EnvFormat::for_bootloader(t.as_str()).unwrap_or_else(|| {
         warn!("bootloader type {t} is not supported in appengine mode; using uboot");
@@ -158,11 +162,12 @@ impl Device {
             info!("removed {n} unfinished object writes");
         }
         // appengine runs on somebody's host: its watchdog is ours only if asked for
-        let wdt_mode = if cfg.modified(Key::PvWdtMode) == pv_config::Level::Default {
-            pv_config::WdtMode::Disabled
-        } else {
-            cfg.wdt_mode()
-        };
+        let wdt_mode =
+            if !opts.embedded && cfg.modified(Key::PvWdtMode) == pv_config::Level::Default {
+                pv_config::WdtMode::Disabled
+            } else {
+                cfg.wdt_mode()
+            };
         let mut wdt = crate::watchdog::Watchdog::new(
             wdt_mode,
             cfg.get_duration(Key::PvWdtTimeout),
@@ -178,7 +183,11 @@ impl Device {
             factory::seed(&layout, f)?;
             env.commit("0")?;
         }
-        let booted = env.boot()?;
+        // embedded: the bootloader's choice (`pv_rev=`), else we play the bootloader
+        let booted = match crate::init::bootloader_choice(opts) {
+            Some(rev) => rev,
+            None => env.boot()?,
+        };
         let st = env.state()?;
         progress::recover_commits(&layout, st.committed());
         info!("booting revision {booted}");
@@ -201,6 +210,8 @@ impl Device {
             lan: None,
             hub: None,
             go_remote: false,
+            report_goals: opts.embedded,
+            embedded: opts.embedded,
         };
         let try_rev = st.pv_try.clone();
         let try_progress = try_rev
@@ -246,6 +257,15 @@ impl Device {
             }
         };
         drop(state);
+        if opts.embedded {
+            crate::init::bsp::mount(
+                &*dev.sys,
+                &dev.layout,
+                &booted,
+                &dev.cfg,
+                model.drivers_json.as_ref(),
+            );
+        }
         if booted == "0" && !progress::read(&dev.layout, "0").is_some_and(|p| p.is_final()) {
             dev.set_progress("0", Progress::new("DONE", msg::FACTORY));
             progress::mark_done(&dev.layout, "0")?;
@@ -399,6 +419,10 @@ impl Device {
                 .set_device(pv_metadata::keys::STATUS, status.as_str());
             self.last_status = Some(status);
         }
+        if self.report_goals && self.engine.as_ref()?.revision_goal(now) == GoalState::Achieved {
+            self.report_goals = false;
+            crate::init::report(&format!("revision {}: all status goals reached", self.rev));
+        }
         self.progress_update(now);
         self.pending_exit
     }
@@ -505,6 +529,9 @@ impl Device {
     /// Stop everything: containers (5 s grace), volumes, log server.
     pub fn shutdown(mut self, code: i32) -> i32 {
         self.wdt.on_shutdown(code == EXIT_REBOOT);
+        if self.embedded {
+            crate::init::report("stopping");
+        }
         info!("stopping containers");
         if let Some(e) = &mut self.engine {
             e.stop_all();

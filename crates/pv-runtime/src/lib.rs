@@ -12,6 +12,8 @@
 //! * [`system`]: everything asked of the kernel, behind one seam (a real
 //!   implementation and a recording fake for tests).
 //! * [`daemon`]: the main loop, signals and shutdown.
+//! * [`init`]: the duties of PID 1 in embedded mode (early mounts,
+//!   modules, storage, reaping, reboot).
 
 pub mod bootfiles;
 pub mod ctrl;
@@ -26,6 +28,7 @@ pub mod gc;
 pub mod housekeeping;
 pub mod hub;
 pub mod hubfiles;
+pub mod init;
 pub mod lan;
 pub mod layout;
 mod local_run;

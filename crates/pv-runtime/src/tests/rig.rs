@@ -175,6 +175,7 @@ impl Rig {
             cmdline: Some(String::new()),
             exe: PathBuf::from("/nonexistent/pantavisor"),
             tick: Duration::ZERO,
+            embedded: false,
         };
         let rig = Rig {
             _dir: dir,
