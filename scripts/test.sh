@@ -29,6 +29,8 @@ cargo test --workspace --no-fail-fast 2>&1 || status=$?
 # the VM suite (modules, dm-crypt): ~1 min under QEMU; PV_VM_TEST=0 skips it
 if [ "${PV_VM_TEST:-1}" != "0" ]; then
   bash scripts/vm-test.sh || status=$?
+  # pantavisor as PID 1 (static build, two boots, no storage): ~3 min
+  bash scripts/vm-test.sh pid1 || status=$?
 elif [ -n "${CI:-}" ] && [ "$CI" != "0" ] && [ "$CI" != "false" ]; then
   echo "PV_VM_TEST=0 under CI: the VM suite must run" >&2
   status=1

@@ -126,7 +126,8 @@ sleep 1
 kill "$qpid" 2>/dev/null || true
 wait "$qpid" 2>/dev/null || true
 end=$(date +%s)
-log=$(tr -d '\r' <"$P/boot.log")
+strip() { tr -d '\r' <"$1" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g'; }
+log=$(strip "$P/boot.log")
 count() { grep -c -- "$1" <<<"$log" || true; }
 check "pid1-boots-from-labelled-storage" grep -q "mounted on /storage" <<<"$log"
 check "pid1-both-containers-started" [ "$(count 'container demo-app: started')" -ge 1 -a "$(count 'container demo-mgmt: started')" -ge 1 ]
@@ -147,7 +148,7 @@ monitor "$P/nostorage.mon" quit 2>/dev/null || true
 sleep 1
 kill "$qpid" 2>/dev/null || true
 wait "$qpid" 2>/dev/null || true
-nolog=$(tr -d '\r' <"$P/nostorage.log")
+nolog=$(strip "$P/nostorage.log")
 check "pid1-missing-storage-says-why" grep -q "storage LABEL=pvroot not found after 3 s" <<<"$nolog"
 check "pid1-missing-storage-retries" grep -q "cannot mount the storage (attempt 2)" <<<"$nolog"
 check "pid1-missing-storage-no-panic" [ "$(grep -c 'Kernel panic' <<<"$nolog" || true)" -eq 0 ]

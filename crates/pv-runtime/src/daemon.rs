@@ -130,6 +130,9 @@ pub fn seed_only(opts: &Options) -> Result<()> {
 
 /// Run the daemon until it must reboot or power off; returns the exit code.
 pub fn run(opts: &Options, stop: &Stop) -> Result<i32> {
+    if opts.embedded {
+        crate::init::reaper::unblock_stop_signals();
+    }
     let mut dev = crate::device::Device::boot(opts)?;
     let code = loop {
         if let Some(code) = stop.requested() {

@@ -84,6 +84,7 @@ pub fn mount(
         mount_image(sys, &f, Path::new(FIRMWARE_DIR));
     }
     super::modules::coldplug(&modules_dir);
+    super::modules::load_runtime_modules(&modules_dir);
     if cfg.get_bool(Key::PvSystemDriversLoadEarlyAuto) {
         // loaded for the life of the boot: this handle is dropped, not unloaded
         let mut d =

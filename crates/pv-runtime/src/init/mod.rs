@@ -39,7 +39,16 @@ pub struct InitOptions {
 impl Default for InitOptions {
     fn default() -> Self {
         InitOptions {
-            exe: std::env::current_exe().unwrap_or_else(|_| "/init".into()),
+            // no /proc yet for current_exe: the kernel's argv[0] (`/init`)
+            exe: std::env::current_exe()
+                .ok()
+                .or_else(|| {
+                    std::env::args()
+                        .next()
+                        .filter(|a| a.starts_with('/'))
+                        .map(PathBuf::from)
+                })
+                .unwrap_or_else(|| "/init".into()),
             config: DEFAULT_CONFIG.into(),
         }
     }
@@ -121,7 +130,12 @@ pub fn report(what: &str) {
 
 /// Run as PID 1; never returns.
 pub fn pid1_main(o: &InitOptions) -> ! {
-    for e in mounts::early() {
+    if std::process::id() == 1 {
+        if let Err(e) = mounts::leave_rootfs() {
+            console::say(&format!("{e}: containers may not start (pivot_root)"));
+        }
+    }
+    for e in mounts::early().into_iter().chain(mounts::host_files()) {
         console::say(&e);
     }
     console::reopen();
@@ -133,6 +147,7 @@ pub fn pid1_main(o: &InitOptions) -> ! {
     let cfg = load_config(o);
     let spec = storage::StorageSpec::from_config(&cfg);
     let mnt = storage::mount_with_retry(&spec, &modules::initramfs_modules_dir());
+    modules::load_runtime_modules(&modules::initramfs_modules_dir());
     let rundir = PathBuf::from(cfg.get_str(Key::PvSystemRundir));
     let main = Arc::new(AtomicI32::new(0));
     reaper::forward_signals(main.clone());

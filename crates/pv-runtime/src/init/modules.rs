@@ -89,6 +89,20 @@ pub fn coldplug(dir: &Path) -> usize {
     inserted
 }
 
+/// What the runtime itself needs of the kernel and no device asks for:
+/// loop devices (`/dev/loop-control` exists only once `loop` is loaded),
+/// squashfs images and overlay roots.
+pub const RUNTIME_MODULES: &[&str] = &["loop", "squashfs", "overlay"];
+
+/// Load [`RUNTIME_MODULES`] from `dir` (those it has; built-ins are fine).
+pub fn load_runtime_modules(dir: &Path) {
+    if dir.join("modules.dep").exists() {
+        for m in RUNTIME_MODULES {
+            load_quietly(dir, m);
+        }
+    }
+}
+
 /// `modprobe -q NAME` from `dir`; failures are only logged.
 pub fn load_quietly(dir: &Path, name: &str) {
     match Modprobe::open(dir).and_then(|m| m.load(name, "")) {

@@ -74,6 +74,25 @@ pub const EARLY: &[EarlyMount] = &[
     },
 ];
 
+/// Where the initramfs is bound to leave the rootfs (see [`leave_rootfs`]).
+const ROOT_BIND: &str = "/.pv-root";
+
+/// Make `/` a mount with a parent, as `switch_root` would: the initramfs
+/// (rootfs) bound onto a directory of itself, moved over `/`, and chrooted
+/// into. Containers' `pivot_root` refuses a root that is the rootfs
+/// (EINVAL); a bind of it is accepted. Only for the real PID 1, first thing.
+pub fn leave_rootfs() -> Result<(), String> {
+    let dir = Path::new(ROOT_BIND);
+    std::fs::create_dir_all(dir).map_err(|e| format!("create directory {ROOT_BIND}: {e}"))?;
+    rustix::mount::mount_bind("/", dir).map_err(|e| format!("bind / on {ROOT_BIND}: {e}"))?;
+    std::env::set_current_dir(dir).map_err(|e| format!("chdir {ROOT_BIND}: {e}"))?;
+    rustix::mount::mount_move(".", "/").map_err(|e| format!("move {ROOT_BIND} to /: {e}"))?;
+    rustix::process::chroot(".").map_err(|e| format!("chroot {ROOT_BIND}: {e}"))?;
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    let _ = std::fs::remove_dir(dir);
+    Ok(())
+}
+
 /// The mount points of `/proc/self/mountinfo` (empty without `/proc`).
 pub fn mount_points() -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
@@ -139,6 +158,30 @@ pub fn early() -> Vec<String> {
         let _ = std::fs::remove_file(ptmx);
         if let Err(e) = std::os::unix::fs::symlink("pts/ptmx", ptmx) {
             errors.push(format!("symlink /dev/ptmx: {e}"));
+        }
+    }
+    errors
+}
+
+/// Files of the host that containers' configs bind (pvr writes
+/// `lxc.mount.entry = /etc/resolv.conf …` without `optional`): created empty
+/// when the initramfs lacks them, for a platform container to fill.
+pub const HOST_FILES: &[&str] = &["/etc/resolv.conf"];
+
+/// Create the missing [`HOST_FILES`]; returns the failures as messages.
+pub fn host_files() -> Vec<String> {
+    let mut errors = vec![];
+    for f in HOST_FILES {
+        let p = Path::new(f);
+        if p.symlink_metadata().is_ok() {
+            continue;
+        }
+        let made = p
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(p, b""));
+        if let Err(e) = made {
+            errors.push(format!("create {f}: {e}"));
         }
     }
     errors

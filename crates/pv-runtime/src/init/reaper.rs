@@ -66,11 +66,8 @@ pub fn forwarded(sig: Signal) -> Option<Signal> {
     }
 }
 
-/// Hand reboot and power-off requests sent to PID 1 to the main loop
-/// (`main` holds its PID, 0 while there is none), from a thread that
-/// waits for them; they are blocked everywhere else in PID 1 (children
-/// start with an empty mask).
-pub fn forward_signals(main: Arc<AtomicI32>) {
+/// The signals [`forward_signals`] takes over.
+fn stop_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [
         Signal::SIGTERM,
@@ -80,6 +77,21 @@ pub fn forward_signals(main: Arc<AtomicI32>) {
     ] {
         set.add(s);
     }
+    set
+}
+
+/// Unblock the stop signals in this thread: the main loop must see
+/// SIGTERM/SIGINT even if it inherited PID 1's mask.
+pub fn unblock_stop_signals() {
+    let _ = stop_signals().thread_unblock();
+}
+
+/// Hand reboot and power-off requests sent to PID 1 to the main loop
+/// (`main` holds its PID, 0 while there is none), from a thread that
+/// waits for them; they are blocked everywhere else in PID 1 (children
+/// start with an empty mask).
+pub fn forward_signals(main: Arc<AtomicI32>) {
+    let set = stop_signals();
     if let Err(e) = set.thread_block() {
         super::console::say(&format!("cannot block signals: {e}"));
         return;
@@ -96,7 +108,29 @@ pub fn forward_signals(main: Arc<AtomicI32>) {
             match forwarded(sig) {
                 Some(to) if pid > 0 => {
                     super::console::say(&format!("{sig} received: asking the main loop to stop"));
-                    let _ = kill(nix::unistd::Pid::from_raw(pid), to);
+                    if let Err(e) = kill(nix::unistd::Pid::from_raw(pid), to) {
+                        super::console::say(&format!("signal the main loop ({pid}): {e}"));
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(20));
+                    if main.load(Ordering::SeqCst) == pid {
+                        // still there: show what it is doing
+                        let st = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                            .unwrap_or_default();
+                        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+                            .unwrap_or_default();
+                        let lines: Vec<&str> = st
+                            .lines()
+                            .filter(|l| {
+                                l.starts_with("State")
+                                    || l.starts_with("Sig")
+                                    || l.starts_with("Threads")
+                            })
+                            .collect();
+                        super::console::say(&format!(
+                            "the main loop ({pid}) has not stopped after 20 s: {} wchan {wchan}",
+                            lines.join("; ")
+                        ));
+                    }
                 }
                 _ => {}
             }
