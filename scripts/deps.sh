@@ -10,11 +10,12 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 # qemu-system-x86, cryptsetup-bin, kmod, cpio, xz-utils: the VM suite (scripts/vm-test.sh)
 # tmux: the pantabox terminal test; chromium, chromium-driver: the web page test
 # postgresql: ph-store's PostgreSQL backend test (a throwaway cluster, crates/ph-store/tests/backends.rs)
+# dbus-daemon: the xconnect D-Bus test runs a real bus inside a container
 # grub-pc-bin: pvimage's BIOS disk images (crates/pv-image, scripts/image-test.sh)
 for p in build-essential pkg-config ca-certificates curl \
   squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common \
   qemu-system-x86 cryptsetup-bin kmod cpio xz-utils e2fsprogs file grub-pc-bin \
-  tmux chromium chromium-driver postgresql; do
+  tmux chromium chromium-driver postgresql dbus-daemon; do
   have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

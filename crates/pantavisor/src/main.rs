@@ -10,6 +10,9 @@
 //! (`pv_runtime::init`) and starts itself again as the main loop with
 //! `--embedded`. Called as `modprobe` (the kernel's module helper) it
 //! loads modules from `/lib/modules/$(uname -r)`.
+//! `pantavisor pv-xconnect --ctrl SOCKET` (or the binary called as
+//! `pv-xconnect`) is the service mesh daemon the runtime manages: one
+//! static binary holds everything the embedded image runs.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +53,12 @@ struct Cli {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("pv-xconnect") {
+        std::process::exit(xconnect(&args[2..]));
+    }
+    if args[0].ends_with("pv-xconnect") {
+        std::process::exit(xconnect(&args[1..]));
+    }
     if args.first().is_some_and(|a| a.ends_with("modprobe")) {
         std::process::exit(pv_kmod::modprobe_main(
             &args[1..],
@@ -93,6 +102,44 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// The `pv-xconnect` daemon: `--ctrl SOCKET` (default
+/// `/run/pantavisor/pv/pv-ctrl`, the original's path).
+fn xconnect(args: &[String]) -> i32 {
+    let mut ctrl = std::path::PathBuf::from("/run/pantavisor/pv/pv-ctrl");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.clone().next()) {
+            ("--ctrl", Some(v)) => {
+                ctrl = v.into();
+                it.next();
+            }
+            _ => {
+                eprintln!("usage: pv-xconnect [--ctrl SOCKET]");
+                return 2;
+            }
+        }
+    }
+    let filter: tracing_subscriber::filter::Targets = std::env::var("PV_TRACE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| "info".parse().expect("a level"));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .init();
+    pv_xconnect::daemon::run(&pv_xconnect::daemon::Options {
+        ctrl,
+        period: pv_xconnect::daemon::PERIOD,
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {

@@ -41,6 +41,20 @@ pub fn run_json_members(t: &TemplateInput) -> Vec<(&'static str, Value)> {
         drivers.insert(member.into(), v);
     }
     m.push(("drivers", Value::Object(drivers)));
+    // xconnect requirements (`PV_SERVICES_REQUIRED`, documented by the
+    // manual; `PV_SERVICES_OPTIONAL` beside it): only when one is set
+    let mut services = Map::new();
+    for (member, key) in [
+        ("required", "PV_SERVICES_REQUIRED"),
+        ("optional", "PV_SERVICES_OPTIONAL"),
+    ] {
+        if let Some(v) = t.arg(key).filter(|v| truthy(Some(v))) {
+            services.insert(member.into(), v.clone());
+        }
+    }
+    if !services.is_empty() {
+        m.push(("services", Value::Object(services)));
+    }
     if let Some(g) = &t.effective_group {
         m.push(("group", g.clone().into()));
     }

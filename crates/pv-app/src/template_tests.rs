@@ -132,6 +132,25 @@ fn run_json_members() {
 }
 
 #[test]
+fn services_from_their_template_variables() {
+    let r = run(
+        r##"{"#spec":"service-manifest-src@1","args":{"PV_SERVICES_REQUIRED":[{"name":"api","type":"rest","target":"/run/api.sock"}]}}"##,
+    );
+    assert_eq!(
+        r["services"],
+        pv_json::parse(br#"{"required":[{"name":"api","type":"rest","target":"/run/api.sock"}]}"#)
+            .unwrap()
+    );
+    let r = run(
+        r##"{"#spec":"service-manifest-src@1","args":{"PV_SERVICES_OPTIONAL":[{"name":"gpu","type":"drm"}]}}"##,
+    );
+    assert!(r["services"].get("required").is_none(), "{r}");
+    assert_eq!(r["services"]["optional"][0]["name"], "gpu");
+    let r = run(r##"{"#spec":"service-manifest-src@1"}"##);
+    assert!(r.get("services").is_none(), "absent unless asked for: {r}");
+}
+
+#[test]
 fn defaults_and_switches() {
     let c = conf(r##"{"#spec":"service-manifest-src@1"}"##);
     assert_eq!(

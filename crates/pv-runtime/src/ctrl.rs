@@ -268,7 +268,7 @@ impl Device {
                     _ => ApiError::meta_not_found(kind).into(),
                 }
             }
-            CtrlRequest::XconnectGraph => CtrlReply::Json("[]".into()),
+            CtrlRequest::XconnectGraph => CtrlReply::Json(self.xconnect_graph_json()),
             CtrlRequest::Wakelocks => CtrlReply::Json("[]".into()),
             CtrlRequest::BuildInfo => {
                 CtrlReply::Text(format!("pantavisor (rust) {}\n", env!("CARGO_PKG_VERSION")))
@@ -278,8 +278,20 @@ impl Device {
             CtrlRequest::UnloadDrivers { name } => {
                 self.manual_drivers(caller, name.as_deref(), false)
             }
-            CtrlRequest::ListDaemons => CtrlReply::Daemons(vec![]),
-            CtrlRequest::DaemonAction { .. } => ApiError::daemon_not_found().into(),
+            CtrlRequest::ListDaemons => {
+                CtrlReply::Daemons(self.daemons.as_ref().map(|d| d.list()).unwrap_or_default())
+            }
+            CtrlRequest::DaemonAction { name, action } => {
+                let known = self.daemons.as_mut().filter(|d| d.knows(&name));
+                match (known, action) {
+                    (None, _) => ApiError::daemon_not_found().into(),
+                    (Some(_), Err(e)) => e.into(),
+                    (Some(d), Ok(a)) => {
+                        let _ = d.action(&name, a);
+                        CtrlReply::Ok
+                    }
+                }
+            }
             CtrlRequest::Config => CtrlReply::Json(self.cfg.to_legacy_json()),
             CtrlRequest::Config2 => CtrlReply::Json(self.cfg.to_complete_json()),
             CtrlRequest::RunGc => {

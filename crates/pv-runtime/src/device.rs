@@ -73,6 +73,8 @@ pub struct Device {
     /// (reported once on the console, [`crate::init::report`]).
     report_goals: bool,
     embedded: bool,
+    /// Managed daemons (`pv-xconnect`).
+    pub(crate) daemons: Option<crate::daemons::Daemons>,
 }
 
 impl std::fmt::Debug for Device {
@@ -212,6 +214,7 @@ impl Device {
             go_remote: false,
             report_goals: opts.embedded,
             embedded: opts.embedded,
+            daemons: None,
         };
         let try_rev = st.pv_try.clone();
         let try_progress = try_rev
@@ -244,6 +247,10 @@ impl Device {
         point_current(&dev.layout, &booted);
         dev.start_logs();
         dev.ctrl = crate::ctrl::Control::start(&dev.layout, dev.sys.clone());
+        dev.daemons = Some(crate::daemons::Daemons::start(
+            &dev.exe,
+            &dev.layout.rundir.join("pv-ctrl"),
+        ));
         let (state, model) = match load_revision(&dev.layout, &dev.cfg, &booted) {
             Ok(x) => x,
             Err((short, detail)) => {
@@ -395,11 +402,15 @@ impl Device {
         if let Some(c) = self.pending_exit {
             return Some(c);
         }
-        let engine = self.engine.as_mut()?;
-        match engine.tick() {
+        let verdict = match self.xconnect_unmet() {
+            Some(m) => Verdict::Rollback(m),
+            None => self.engine.as_mut()?.tick(),
+        };
+        match verdict {
             Verdict::Continue => {}
             Verdict::Reboot(m) | Verdict::Rollback(m) => {
                 if self.update.is_some() {
+                    error!("{m}");
                     self.fail_update(msg::CONTAINER_FAILED);
                 } else {
                     error!("rebooting: {m}");
@@ -424,6 +435,7 @@ impl Device {
             crate::init::report(&format!("revision {}: all status goals reached", self.rev));
         }
         self.progress_update(now);
+        self.xconnect_tick(now);
         self.pending_exit
     }
 
@@ -529,6 +541,9 @@ impl Device {
     /// Stop everything: containers (5 s grace), volumes, log server.
     pub fn shutdown(mut self, code: i32) -> i32 {
         self.wdt.on_shutdown(code == EXIT_REBOOT);
+        if let Some(d) = &mut self.daemons {
+            d.stop_all();
+        }
         if self.embedded {
             crate::init::report("stopping");
         }

@@ -14,10 +14,12 @@
 //! * [`daemon`]: the main loop, signals and shutdown.
 //! * [`init`]: the duties of PID 1 in embedded mode (early mounts,
 //!   modules, storage, reaping, reboot).
+//! * `xconnect`: the service mesh's graph and required-service check.
 
 pub mod bootfiles;
 pub mod ctrl;
 pub mod daemon;
+pub mod daemons;
 pub mod device;
 pub mod disks;
 pub mod drivers;
@@ -43,6 +45,7 @@ pub mod transition;
 pub mod update;
 pub mod verify;
 pub mod watchdog;
+mod xconnect;
 
 #[cfg(test)]
 mod tests;

@@ -245,6 +245,8 @@ pub struct RevisionModel {
     /// laid out on the storage by the engine).
     pub device_json: Option<Value>,
     pub disks_json: Option<Value>,
+    /// The xconnect graph: exports and requirements (spec §12).
+    pub xconnect: pv_xconnect::RevisionGraph,
 }
 
 /// Why a state cannot be run.
@@ -266,6 +268,8 @@ pub enum ModelError {
     BadValue(String, &'static str, String),
     #[error("state has no pantavisor-service-system@1 #spec")]
     BadSpec,
+    #[error("xconnect")]
+    Xconnect(#[source] pv_xconnect::Error),
 }
 
 /// The built-in groups (spec §5.3).
@@ -488,12 +492,15 @@ pub fn parse(state: &State, default_timeout: Duration) -> Result<RevisionModel, 
             }
         }
     }
+    let xconnect =
+        pv_xconnect::RevisionGraph::from_state(state.iter()).map_err(ModelError::Xconnect)?;
     Ok(RevisionModel {
         groups,
         platforms,
         drivers_json: state.get("bsp/drivers.json").cloned(),
         device_json,
         disks_json,
+        xconnect,
     })
 }
 

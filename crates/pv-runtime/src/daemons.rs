@@ -1,0 +1,232 @@
+//! Managed daemons (spec §2.3 step 4, §6.2 `/daemons`): `pv-xconnect`
+//! runs in every mode (a mode of this same binary), `hwrngd` is listed
+//! but not run in appengine mode. A daemon that exits is started again
+//! after [`RESPAWN_DELAY`]; `PUT /daemons/<name>` stops it (respawn off,
+//! SIGTERM, pid −1) or starts it again.
+//!
+//! Each daemon's stdin is a pipe from the runtime: a byte on it asks for
+//! an immediate reconcile (the xconnect graph changed), and its end (the
+//! runtime is gone, even killed) tells the daemon to stop.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use pv_ctrl::{DaemonAction, DaemonInfo};
+use tracing::{info, warn};
+
+/// Pause before a daemon that exited is started again.
+pub const RESPAWN_DELAY: Duration = Duration::from_secs(5);
+/// How long a stopped daemon gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The xconnect daemon's name.
+pub const XCONNECT: &str = "pv-xconnect";
+
+#[derive(Debug)]
+struct Managed {
+    name: &'static str,
+    /// Program and arguments; `None`: not available in this mode.
+    cmd: Option<(PathBuf, Vec<String>)>,
+    child: Option<(Child, Option<ChildStdin>)>,
+    /// 0 never started, −1 stopped through the API.
+    pid: i32,
+    respawn: bool,
+    restart_at: Option<Instant>,
+}
+
+/// The runtime's daemons.
+#[derive(Debug)]
+pub struct Daemons {
+    list: Vec<Managed>,
+    /// What the xconnect daemon last heard of (the graph's fingerprint).
+    xconnect_seen: Option<u64>,
+}
+
+/// `PUT /daemons/<name>` on a name that is not a daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotFound;
+
+impl Daemons {
+    /// Start the daemons of appengine mode: `exe pv-xconnect --ctrl <ctrl>`.
+    pub fn start(exe: &Path, ctrl: &Path) -> Daemons {
+        let mut d = Daemons {
+            list: vec![
+                Managed {
+                    name: "hwrngd",
+                    cmd: None,
+                    child: None,
+                    pid: 0,
+                    respawn: false,
+                    restart_at: None,
+                },
+                Managed {
+                    name: XCONNECT,
+                    cmd: Some((
+                        exe.to_path_buf(),
+                        vec![
+                            XCONNECT.into(),
+                            "--ctrl".into(),
+                            ctrl.to_string_lossy().into_owned(),
+                        ],
+                    )),
+                    child: None,
+                    pid: 0,
+                    respawn: true,
+                    restart_at: None,
+                },
+            ],
+            xconnect_seen: None,
+        };
+        for m in &mut d.list {
+            if m.respawn {
+                m.spawn();
+            }
+        }
+        d
+    }
+
+    /// Reap daemons that exited; start again those whose delay is over.
+    pub fn tick(&mut self, now: Instant) {
+        for m in &mut self.list {
+            if let Some((c, _)) = &mut m.child {
+                if let Ok(Some(st)) = c.try_wait() {
+                    warn!("daemon {}: exited ({st})", m.name);
+                    m.child = None;
+                    if m.respawn {
+                        m.restart_at = Some(now + RESPAWN_DELAY);
+                    }
+                    if m.name == XCONNECT {
+                        self.xconnect_seen = None;
+                    }
+                }
+            }
+            if m.child.is_none() && m.respawn && m.restart_at.is_some_and(|t| now >= t) {
+                m.restart_at = None;
+                m.spawn();
+            }
+        }
+    }
+
+    /// `GET /daemons`.
+    pub fn list(&self) -> Vec<DaemonInfo> {
+        self.list
+            .iter()
+            .map(|m| DaemonInfo {
+                name: m.name.into(),
+                pid: m.pid,
+                respawn: m.respawn,
+            })
+            .collect()
+    }
+
+    /// Whether `name` is one of the daemons.
+    pub fn knows(&self, name: &str) -> bool {
+        self.list.iter().any(|m| m.name == name)
+    }
+
+    /// `PUT /daemons/<name>`.
+    pub fn action(&mut self, name: &str, action: DaemonAction) -> Result<(), NotFound> {
+        let m = self
+            .list
+            .iter_mut()
+            .find(|m| m.name == name)
+            .ok_or(NotFound)?;
+        match action {
+            DaemonAction::Stop => {
+                m.respawn = false;
+                m.restart_at = None;
+                m.stop();
+                m.pid = -1;
+            }
+            DaemonAction::Start => {
+                if m.cmd.is_some() {
+                    m.respawn = true;
+                    if m.child.is_none() {
+                        m.spawn();
+                    }
+                }
+            }
+            DaemonAction::None => {}
+        }
+        if name == XCONNECT {
+            self.xconnect_seen = None;
+        }
+        Ok(())
+    }
+
+    /// Tell the xconnect daemon to reconcile now when the graph's
+    /// fingerprint changed since it last heard.
+    pub fn xconnect_changed(&mut self, fingerprint: u64) {
+        if self.xconnect_seen == Some(fingerprint) {
+            return;
+        }
+        let Some(m) = self.list.iter_mut().find(|m| m.name == XCONNECT) else {
+            return;
+        };
+        if let Some((_, Some(stdin))) = &mut m.child {
+            // the pipe is non-blocking: a daemon that does not read loses
+            // nothing (it polls on its own anyway)
+            let _ = stdin.write(b"\n");
+            self.xconnect_seen = Some(fingerprint);
+        }
+    }
+
+    /// Stop every daemon (shutdown).
+    pub fn stop_all(&mut self) {
+        for m in &mut self.list {
+            m.respawn = false;
+            m.stop();
+        }
+    }
+}
+
+impl Managed {
+    fn spawn(&mut self) {
+        let Some((exe, args)) = &self.cmd else {
+            return;
+        };
+        let r = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn();
+        match r {
+            Ok(mut c) => {
+                self.pid = c.id() as i32;
+                let stdin = c.stdin.take();
+                if let Some(s) = &stdin {
+                    let _ = rustix::fs::fcntl_setfl(s, rustix::fs::OFlags::NONBLOCK);
+                }
+                info!("daemon {}: started, pid {}", self.name, self.pid);
+                self.child = Some((c, stdin));
+            }
+            Err(e) => {
+                warn!("daemon {}: {} not started: {e}", self.name, exe.display());
+                self.respawn = false;
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        let Some((mut c, stdin)) = self.child.take() else {
+            return;
+        };
+        drop(stdin);
+        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                info!("daemon {}: stopped", self.name);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        warn!("daemon {}: killed", self.name);
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}

@@ -1,0 +1,163 @@
+//! The `pv-xconnect` daemon: it reads the graph from the control socket
+//! (as the host: it runs in the runtime's cgroup), and makes the links in
+//! place match it: a new link is injected, a link whose consumer or
+//! provider changed (a restart, a non-reboot update: new pids) is torn
+//! down and injected again, a link no longer in the graph is torn down.
+//!
+//! It reconciles every [`PERIOD`] and whenever a byte arrives on stdin
+//! (the runtime writes one when the graph changes); the end of stdin (the
+//! runtime is gone) or SIGTERM stops it, tearing every link down.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::link::Active;
+use crate::{Error, Link};
+
+/// The reconcile period of the original.
+pub const PERIOD: Duration = Duration::from_secs(5);
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The control socket.
+    pub ctrl: PathBuf,
+    pub period: Duration,
+}
+
+/// The links in place, by (consumer, name, target).
+#[derive(Debug, Default)]
+pub struct Mesh {
+    active: BTreeMap<(String, String, String), Active>,
+}
+
+impl Mesh {
+    /// Make the links in place match `links`.
+    pub fn reconcile(&mut self, links: &[Link]) {
+        let wanted: BTreeMap<_, _> = links
+            .iter()
+            .filter(|l| l.consumer_pid > 0 && l.provider_pid > 0)
+            .map(|l| (l.key(), l))
+            .collect();
+        self.active
+            .retain(|k, a| wanted.get(k).is_some_and(|l| **l == a.link));
+        for (k, l) in wanted {
+            if self.active.contains_key(&k) {
+                continue;
+            }
+            match Active::establish(l) {
+                Ok(a) => {
+                    self.active.insert(k, a);
+                }
+                Err(e) => warn!(
+                    "link {} → {} ({}): {}",
+                    l.provider,
+                    l.consumer,
+                    l.name,
+                    crate::chain(&e)
+                ),
+            }
+        }
+    }
+
+    /// The links in place.
+    pub fn links(&self) -> Vec<&Link> {
+        self.active.values().map(|a| &a.link).collect()
+    }
+
+    /// Tear everything down.
+    pub fn clear(&mut self) {
+        self.active.clear();
+    }
+}
+
+/// The graph from the control socket.
+pub fn fetch(ctrl: &std::path::Path) -> Result<Vec<Link>, Error> {
+    let mut c = pv_ctrl_client::Client::new(ctrl);
+    c.timeout = Duration::from_secs(10);
+    let (head, body) = c
+        .call(
+            "GET",
+            "/xconnect-graph",
+            pv_ctrl_client::Body::Bytes(b""),
+            None,
+        )
+        .map_err(|e| Error::Ctrl(e.to_string()))?;
+    if head.status != 200 {
+        return Err(Error::Ctrl(format!(
+            "GET /xconnect-graph: {} {}",
+            head.status,
+            String::from_utf8_lossy(&body)
+        )));
+    }
+    serde_json::from_slice(&body).map_err(|e| Error::Ctrl(format!("graph: {e}")))
+}
+
+/// Wait up to `period` for a nudge on stdin; false when stdin ended.
+fn wait(period: Duration, stop: &AtomicBool) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let stdin = std::io::stdin();
+    let piped = rustix::fs::fstat(&stdin).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo
+    });
+    if !piped {
+        // started by hand: no runtime pipe to watch
+        std::thread::sleep(period);
+        return true;
+    }
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: period.as_secs() as i64,
+        tv_nsec: period.subsec_nanos() as i64,
+    };
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(0) => true,
+        Ok(_) => {
+            let mut buf = [0u8; 256];
+            matches!(rustix::io::read(&stdin, &mut buf), Ok(n) if n > 0)
+                || fds[0].revents().is_empty()
+        }
+        Err(_) => !stop.load(Ordering::SeqCst),
+    }
+}
+
+/// Run until stdin ends or SIGTERM; returns the exit code.
+pub fn run(opts: &Options) -> i32 {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            warn!("signal handler: {e}");
+        }
+    }
+    // stdin is the runtime's pipe; its end also comes if the runtime dies
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
+    info!("reconciling the graph of {}", opts.ctrl.display());
+    let mut mesh = Mesh::default();
+    let mut last_error = String::new();
+    while !stop.load(Ordering::SeqCst) {
+        match fetch(&opts.ctrl) {
+            Ok(links) => {
+                last_error.clear();
+                mesh.reconcile(&links);
+            }
+            Err(e) => {
+                let m = e.to_string();
+                if m != last_error {
+                    warn!("{m}");
+                    last_error = m;
+                }
+            }
+        }
+        if !wait(opts.period, &stop) {
+            break;
+        }
+    }
+    mesh.clear();
+    info!("stopped");
+    0
+}
