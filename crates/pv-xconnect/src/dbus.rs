@@ -75,7 +75,7 @@ impl Policy {
             return None;
         }
         if let (Some(owns), Some(allow)) = (&self.owns, &self.allow) {
-            if dest == Some(owns.as_str()) && !allow.iter().any(|r| *r == self.role) {
+            if dest == Some(owns.as_str()) && !allow.contains(&self.role) {
                 return Some(format!("role {} may not call {owns}", self.role));
             }
         }
