@@ -151,6 +151,12 @@ fn wait_socket(pid: i64, path: &str, present: bool) -> bool {
     })
 }
 
+/// Wait until the container's script runs (its /run is mounted).
+fn wait_ready(pid: i64) {
+    let p = format!("/proc/{pid}/root/run/ready");
+    assert!(device::wait(15, || Path::new(&p).exists()), "{p}");
+}
+
 /// A REST server bound at `path` inside the provider: it answers each
 /// request with the identity headers it received and records them.
 fn rest_server(
@@ -297,7 +303,8 @@ fn links_rest_unix_drm_daemons_and_provider_updates() {
     let d = tempfile::tempdir().unwrap();
     let cfgdir = d.path().join("pvr-config");
     std::fs::write(d.path().join("pantavisor.config"), CONFIG).unwrap();
-    let script = format!("trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER}");
+    let script =
+        format!("touch /run/ready; trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER}");
     // both in the app group: an update of the provider does not reboot
     let prov = App::new("prov", "app", &script);
     let cons = App::new("cons", "app", &script);
@@ -321,6 +328,7 @@ fn links_rest_unix_drm_daemons_and_provider_updates() {
     let dev = start(d.path(), Some(&repo));
     assert!(dev.wait_log("status READY", 30));
     let (cons, prov) = pids(&dev, "api");
+    wait_ready(prov);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
     rest_server(prov, "/run/api.sock", seen.clone());
     fd_server(prov, "/run/fd.sock");
@@ -412,6 +420,7 @@ fn links_rest_unix_drm_daemons_and_provider_updates() {
     let (cons2, prov2) = pids(&dev, "api");
     assert_eq!(cons2, cons, "the consumer was not restarted");
     assert_ne!(prov2, prov);
+    wait_ready(prov2);
     rest_server(prov2, "/run/api.sock", seen.clone());
     assert!(
         device::wait(15, || rest_call(cons, "/run/pv/api.sock")
@@ -587,7 +596,8 @@ fn dbus_identity_and_interface_filter() {
     let bus_script = format!(
         "mkdir -p /run/dbus; exec /usr/bin/dbus-daemon --nofork --nopidfile --config-file=/etc/pv-test-bus.conf # {MARKER}"
     );
-    let idle = format!("trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER}");
+    let idle =
+        format!("touch /run/ready; trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER}");
     let prov = App::new("prov", "app", &bus_script);
     let cons = App::new("cons", "app", &idle);
     let repo = checkout(d.path(), &[prov, cons], |r| {
@@ -606,6 +616,7 @@ fn dbus_identity_and_interface_filter() {
     let dev = start(d.path(), Some(&repo));
     assert!(dev.wait_log("status READY", 30));
     let (cons, prov) = pids(&dev, "system-bus");
+    wait_ready(cons);
     assert!(
         wait_socket(prov, "/run/dbus/system_bus_socket", true),
         "bus up"

@@ -45,7 +45,7 @@ impl Mesh {
             .map(|l| (l.key(), l))
             .collect();
         self.active
-            .retain(|k, a| wanted.get(k).is_some_and(|l| **l == a.link));
+            .retain(|k, a| wanted.get(k).is_some_and(|l| **l == a.link) && a.in_place());
         for (k, l) in wanted {
             if self.active.contains_key(&k) {
                 continue;

@@ -56,6 +56,12 @@ enum Service {
 }
 
 impl Active {
+    /// Whether what the link made is still visible at `target` (a mount
+    /// the consumer made later, e.g. its /run tmpfs, can hide it).
+    pub fn in_place(&self) -> bool {
+        matches!(self.target.file_type(), Ok(Some((t, _))) if t == self.made)
+    }
+
     /// Inject `link` into its consumer.
     pub fn establish(link: &Link) -> Result<Active, Error> {
         let target = InContainer::new(link.consumer_pid, &link.target);
