@@ -61,7 +61,7 @@
 //! - pantahub.config is written with mode 0600.
 //! - `GET /config2` renders an unset string as `""` (the original prints
 //!   `(null)`).
-//! - Our own keys (`PV_LAN_PVR_*`) come after the original's in the table,
+//! - Our own keys (`PV_LAN_PVR_*`, `PH_CREDS_CAFILE`) come after the original's in the table,
 //!   so `GET /config2` lists the original's keys first, in its order.
 //! - Warnings are returned, never printed.
 
