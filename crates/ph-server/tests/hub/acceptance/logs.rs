@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{s, TestHub};
+use crate::common::TestHub;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_41_42() {

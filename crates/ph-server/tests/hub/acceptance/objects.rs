@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{s, sha, TestHub};
+use crate::common::{sha, TestHub};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_20_to_26() {

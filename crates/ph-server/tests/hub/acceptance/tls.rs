@@ -1,6 +1,6 @@
 //! §9 test 47: the hub over TLS.
 
-use crate::common::{s, TestHub};
+use crate::common::TestHub;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_47() {
