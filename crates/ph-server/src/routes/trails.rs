@@ -131,6 +131,12 @@ fn parse_rev(s: &str) -> ApiResult<i64> {
         .map_err(|_| ApiError::bad_request(format!("rev {s:?} is not an integer")))
 }
 
+/// A step of a trail the caller may read (404 before 403 as [`readable`]).
+async fn readable_step(hub: &AppState, c: &Caller, id: &str, rev: &str) -> ApiResult<Step> {
+    readable(hub, c, id).await?;
+    load_step(hub, id, rev).await
+}
+
 async fn load_step(hub: &AppState, id: &str, rev: &str) -> ApiResult<Step> {
     let rev = parse_rev(rev)?;
     hub.store
@@ -253,8 +259,7 @@ async fn pvrremote_rev(
     caller: Caller,
     Path((id, rev)): Path<(String, String)>,
 ) -> ApiResult<Canon> {
-    readable(&hub, &caller, &id).await?;
-    let s = load_step(&hub, &id, &rev).await?;
+    let s = readable_step(&hub, &caller, &id, &rev).await?;
     Ok(Canon(pvrremote(&hub, &id, s.rev, true)))
 }
 
@@ -412,8 +417,7 @@ async fn get_step(
     caller: Caller,
     Path((id, rev)): Path<(String, String)>,
 ) -> ApiResult<Canon> {
-    readable(&hub, &caller, &id).await?;
-    let s = load_step(&hub, &id, &rev).await?;
+    let s = readable_step(&hub, &caller, &id, &rev).await?;
     Ok(Canon(render::step(&s)))
 }
 
@@ -422,8 +426,7 @@ async fn get_state(
     caller: Caller,
     Path((id, rev)): Path<(String, String)>,
 ) -> ApiResult<Canon> {
-    readable(&hub, &caller, &id).await?;
-    let s = load_step(&hub, &id, &rev).await?;
+    let s = readable_step(&hub, &caller, &id, &rev).await?;
     Ok(Canon(s.state))
 }
 
@@ -461,8 +464,7 @@ async fn get_meta(
     caller: Caller,
     Path((id, rev)): Path<(String, String)>,
 ) -> ApiResult<Canon> {
-    readable(&hub, &caller, &id).await?;
-    let s = load_step(&hub, &id, &rev).await?;
+    let s = readable_step(&hub, &caller, &id, &rev).await?;
     Ok(Canon(if s.meta.is_object() {
         s.meta
     } else {
@@ -606,8 +608,7 @@ async fn get_progress(
     caller: Caller,
     Path((id, rev)): Path<(String, String)>,
 ) -> ApiResult<Canon> {
-    readable(&hub, &caller, &id).await?;
-    let s = load_step(&hub, &id, &rev).await?;
+    let s = readable_step(&hub, &caller, &id, &rev).await?;
     Ok(Canon(s.progress))
 }
 
