@@ -72,25 +72,8 @@ fn main() {
     }
     let pid1 = std::process::id() == 1 || (args.len() == 2 && args[1] == "--init");
     let cli = if pid1 { None } else { Some(Cli::parse()) };
-    // `PV_TRACE=debug`, `PV_TRACE=info,pv_kmod=debug`: levels per target
-    let filter: tracing_subscriber::filter::Targets = std::env::var("PV_TRACE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| "info".parse().expect("a level"));
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_target(false)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_writer(std::io::stderr)
-                .with_filter(filter),
-        )
-        // everything also goes to the log server (pantavisor.log) once it runs
-        .with(pv_runtime::logging::LogServerLayer)
-        .init();
+    // everything also goes to the log server (pantavisor.log) once it runs
+    init_tracing(Some(pv_runtime::logging::LogServerLayer));
     let Some(cli) = cli else {
         // the options of a PID 1 are the kernel's (ignored, as the original)
         pv_runtime::init::pid1_main(&pv_runtime::init::InitOptions::default())
@@ -121,21 +104,7 @@ fn xconnect(args: &[String]) -> i32 {
             }
         }
     }
-    let filter: tracing_subscriber::filter::Targets = std::env::var("PV_TRACE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| "info".parse().expect("a level"));
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_target(false)
-                .with_writer(std::io::stderr)
-                .with_filter(filter),
-        )
-        .init();
+    init_tracing(None);
     pv_xconnect::daemon::run(&pv_xconnect::daemon::Options {
         ctrl,
         period: pv_xconnect::daemon::PERIOD,
@@ -163,4 +132,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return Ok(0);
     }
     Ok(pv_runtime::daemon::run(&opts, &stop)?)
+}
+
+/// Trace lines on stderr, filtered by `PV_TRACE` (`debug`,
+/// `info,pv_kmod=debug`: levels per target), plus the runtime's log-server
+/// layer when one is given.
+fn init_tracing(log_server: Option<pv_runtime::logging::LogServerLayer>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter: tracing_subscriber::filter::Targets = std::env::var("PV_TRACE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| "info".parse().expect("a level"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .with(log_server)
+        .init();
 }
