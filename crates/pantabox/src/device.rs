@@ -61,20 +61,6 @@ pub struct PvBox {
     dev: Device,
 }
 
-fn as_map(v: &Value) -> Vec<(String, String)> {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| {
-            let v = v
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| v.to_string());
-            (k.clone(), v)
-        })
-        .collect()
-}
-
 impl PvBox {
     pub fn new(socket: PathBuf, logs: PathBuf) -> PvBox {
         let dev = Device::new(&socket, pv_tx::CTRL_BUF.2);
@@ -89,11 +75,11 @@ impl PvBox {
     }
 
     pub fn device_meta(&self) -> Result<Vec<(String, String)>> {
-        Ok(as_map(&self.dev.get_json("/device-meta")?))
+        Ok(pv_tx::meta_pairs(&self.dev.get_json("/device-meta")?))
     }
 
     pub fn user_meta(&self) -> Result<Vec<(String, String)>> {
-        Ok(as_map(&self.dev.get_json("/user-meta")?))
+        Ok(pv_tx::meta_pairs(&self.dev.get_json("/user-meta")?))
     }
 
     /// The running revision (device metadata `pantavisor.revision`).

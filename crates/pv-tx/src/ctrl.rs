@@ -202,6 +202,22 @@ pub fn check_meta_key(k: &str) -> Result<()> {
     }
 }
 
+/// A metadata map as (key, text) rows for a screen or a page: strings as
+/// they are, other values as their JSON.
+pub fn meta_pairs(meta: &Value) -> Vec<(String, String)> {
+    meta.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let v = v
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| v.to_string());
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 /// Metadata values that hold JSON objects or lists, parsed.
 pub fn expand_json_values(meta: Value) -> Value {
     let Value::Object(m) = meta else { return meta };

@@ -43,7 +43,7 @@ pub mod sink;
 pub mod store;
 mod txn;
 
-pub use ctrl::{find_socket, Device, SOCKET_SEARCH};
+pub use ctrl::{find_socket, meta_pairs, Device, SOCKET_SEARCH};
 pub use error::{Result, TxError};
 pub use package::Package;
 pub use txn::{revision_name, Base, Options, Pvtx, CTRL_BUF, DEFAULT_DIR_ROOT, OBJECT_BUF};

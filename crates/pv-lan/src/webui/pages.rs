@@ -57,20 +57,6 @@ pub struct Info {
     pub error: Option<String>,
 }
 
-fn pairs(v: &Value) -> Vec<(String, String)> {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| {
-            let v = v
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| v.to_string());
-            (k.clone(), v)
-        })
-        .collect()
-}
-
 fn s(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
@@ -88,8 +74,8 @@ impl Info {
         let mut run = || -> Result<(), String> {
             let dm = get("/device-meta")?;
             info.revision = s(&dm["pantavisor.revision"]);
-            info.device_meta = pairs(&dm);
-            info.user_meta = pairs(&get("/user-meta")?);
+            info.device_meta = pv_tx::meta_pairs(&dm);
+            info.user_meta = pv_tx::meta_pairs(&get("/user-meta")?);
             info.containers = get("/containers")?
                 .as_array()
                 .into_iter()
