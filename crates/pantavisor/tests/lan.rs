@@ -119,32 +119,6 @@ fn sleeper(name: &str) -> String {
     format!("echo {name}-up; trap 'exit 0' TERM; while true; do sleep 1; done # marker-lan")
 }
 
-/// Add a container to the working tree of `repo` and commit.
-fn add_app_and_commit(d: &Path, repo: &Path, name: &str, script: &str) {
-    let cfg = d.join("pvr-config");
-    let r = pvr_core::Repo::open(repo, &cfg).unwrap();
-    let cj = d.join(format!("{name}.json"));
-    let cmd = serde_json::json!({"Cmd": ["/bin/sh", "-c", script], "Env": ["PATH=/bin"]});
-    std::fs::write(&cj, cmd.to_string()).unwrap();
-    let pristine = r.pristine().unwrap();
-    let env = pv_app::AppEnv {
-        checkout: repo,
-        pristine: &pristine,
-        cache_dir: &cfg.join("cache"),
-        progress: &pv_app::NoProgress,
-    };
-    let opts = pv_app::AppAddOptions {
-        from: Some(d.join("rootfs").to_string_lossy().into_owned()),
-        source_type: Some("rootfs".parse().unwrap()),
-        group: Some("app".into()),
-        config_json: Some(cj),
-        format_options: Some("-comp gzip".into()),
-        ..Default::default()
-    };
-    pv_app::app_add(&env, name, &opts).unwrap();
-    device::commit(repo, &cfg, |_| {});
-}
-
 #[test]
 fn lan_endpoint_speaks_the_original_pvr_protocol() {
     if !can_run() {
@@ -215,7 +189,7 @@ fn lan_endpoint_speaks_the_original_pvr_protocol() {
     );
 
     // post: a new container, objects announced and uploaded, then the envelope
-    add_app_and_commit(d.path(), &repo, "extra", &sleeper("extra"));
+    device::add_app_and_commit(d.path(), &repo, "extra", &sleeper("extra"));
     let new_state: Value =
         serde_json::from_slice(&std::fs::read(repo.join(".pvr/json")).unwrap()).unwrap();
     let pool = pvr_core::Repo::open(&repo, &d.path().join("pvr-config"))

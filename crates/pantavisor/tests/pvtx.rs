@@ -55,30 +55,9 @@ fn pvtx_device(d: &Path, lan: bool) -> (PathBuf, Device, String) {
     (repo, dev, format!("http://127.0.0.1:{port}"))
 }
 
-/// Add container `name` to the checkout with pv-app and commit.
+/// Add container `name` (a sleeper) to the checkout with pv-app and commit.
 fn add_container(d: &Path, repo: &Path, name: &str) {
-    let cfg = d.join("pvr-config");
-    let r = pvr_core::Repo::open(repo, &cfg).unwrap();
-    let cj = d.join(format!("{name}.json"));
-    let cmd = serde_json::json!({"Cmd": ["/bin/sh", "-c", sleeper(name)], "Env": ["PATH=/bin"]});
-    std::fs::write(&cj, cmd.to_string()).unwrap();
-    let pristine = r.pristine().unwrap();
-    let env = pv_app::AppEnv {
-        checkout: repo,
-        pristine: &pristine,
-        cache_dir: &cfg.join("cache"),
-        progress: &pv_app::NoProgress,
-    };
-    let opts = pv_app::AppAddOptions {
-        from: Some(d.join("rootfs").to_string_lossy().into_owned()),
-        source_type: Some("rootfs".parse().unwrap()),
-        group: Some("app".into()),
-        config_json: Some(cj),
-        format_options: Some("-comp gzip".into()),
-        ..Default::default()
-    };
-    pv_app::app_add(&env, name, &opts).unwrap();
-    device::commit(repo, &cfg, |_| {});
+    device::add_app_and_commit(d, repo, name, &sleeper(name));
 }
 
 /// Run a workspace binary in `cwd`; panics on failure; stdout.

@@ -7,18 +7,15 @@ use device::{assert_clean, can_run, checkout, commit, start, App, Device};
 
 const CONFIG: &str = "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\nPV_UPDATER_COMMIT_DELAY=1\nPV_UPDATER_GOALS_TIMEOUT=10\n";
 
-fn device(d: &std::path::Path) -> (std::path::PathBuf, Device) {
+/// The device of a test; `marker` (its own per test: tests run in
+/// parallel) ends each container's command line.
+fn device(d: &std::path::Path, marker: &str) -> (std::path::PathBuf, Device) {
     std::fs::write(d.join("pantavisor.config"), CONFIG).unwrap();
-    let sys = App::new(
-        "sys",
-        "platform",
-        "trap 'exit 0' TERM; while true; do sleep 1; done # marker-upd",
-    );
-    let app = App::new(
-        "app",
-        "app",
-        "trap 'exit 0' TERM; cat /etc/motd; while true; do sleep 1; done # marker-upd",
-    );
+    let sys_script = format!("trap 'exit 0' TERM; while true; do sleep 1; done # {marker}");
+    let app_script =
+        format!("trap 'exit 0' TERM; cat /etc/motd; while true; do sleep 1; done # {marker}");
+    let sys = App::new("sys", "platform", &sys_script);
+    let app = App::new("app", "app", &app_script);
     let repo = checkout(d, &[sys, app], |r| {
         // the app group waits 2 s of stability before an update commits
         let dev = serde_json::json!({"groups": [
@@ -57,7 +54,7 @@ fn non_reboot_update_restarts_only_what_changed() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let (repo, dev) = device(d.path());
+    let (repo, dev) = device(d.path(), "marker-upd-nonreboot");
     let sys_pid = pid_of(&dev, "sys");
     let app_pid = pid_of(&dev, "app");
     commit(&repo, &d.path().join("pvr-config"), |r| {
@@ -122,7 +119,7 @@ fn non_reboot_update_restarts_only_what_changed() {
         done.display()
     );
     assert_eq!(dev.stop(), 0);
-    assert_clean(d.path(), "marker-upd");
+    assert_clean(d.path(), "marker-upd-nonreboot");
 }
 
 #[test]
@@ -132,7 +129,7 @@ fn reboot_update_then_a_failing_one_rolls_back() {
     }
     let d = tempfile::tempdir().unwrap();
     let cfgdir = d.path().join("pvr-config");
-    let (repo, mut dev) = device(d.path());
+    let (repo, mut dev) = device(d.path(), "marker-upd-reboot");
     // a change of a system container needs a reboot
     commit(&repo, &cfgdir, |r| {
         std::fs::create_dir_all(r.join("_config/sys/etc")).unwrap();
@@ -205,5 +202,5 @@ fn reboot_update_then_a_failing_one_rolls_back() {
         Some(rev.as_str())
     );
     assert_eq!(dev.stop(), 0);
-    assert_clean(d.path(), "marker-upd");
+    assert_clean(d.path(), "marker-upd-reboot");
 }

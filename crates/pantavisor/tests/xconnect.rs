@@ -11,13 +11,17 @@ use device::{assert_clean, can_run, checkout, commit, edit_run_json, start, App,
 use serde_json::{json, Value};
 
 const CONFIG: &str = "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\nPV_UPDATER_COMMIT_DELAY=1\nPV_UPDATER_GOALS_TIMEOUT=10\n";
-const MARKER: &str = "marker-xc";
+// one process marker per test: the tests run in parallel and each checks
+// that none of its own container processes is left
+const MARKER_GRAPH: &str = "marker-xc-graph";
+const MARKER_LINKS: &str = "marker-xc-links";
+const MARKER_DBUS: &str = "marker-xc-dbus";
 
 /// A provider `prov` (platform group) exporting `services`, and a consumer
 /// `cons` (app group) with the `services` block `needs`.
 fn mesh(d: &Path, services: Value, needs: Value) -> (PathBuf, Device) {
     std::fs::write(d.join("pantavisor.config"), CONFIG).unwrap();
-    let script = format!("trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER}");
+    let script = format!("trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER_GRAPH}");
     let prov = App::new("prov", "platform", &script);
     let cons = App::new("cons", "app", &script);
     let repo = checkout(d, &[prov, cons], |r| {
@@ -105,7 +109,7 @@ fn graph_links_and_a_missing_required_service_rolls_back() {
     assert_eq!(dev.boot_env(), ("0".to_string(), String::new()));
     assert_eq!(graph(&dev).len(), 1);
     assert_eq!(dev.stop(), 0);
-    assert_clean(d.path(), MARKER);
+    assert_clean(d.path(), MARKER_GRAPH);
 }
 
 // ---- helpers acting inside the containers' mount namespaces ----
@@ -303,8 +307,9 @@ fn links_rest_unix_drm_daemons_and_provider_updates() {
     let d = tempfile::tempdir().unwrap();
     let cfgdir = d.path().join("pvr-config");
     std::fs::write(d.path().join("pantavisor.config"), CONFIG).unwrap();
-    let script =
-        format!("touch /run/ready; trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER}");
+    let script = format!(
+        "touch /run/ready; trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER_LINKS}"
+    );
     // both in the app group: an update of the provider does not reboot
     let prov = App::new("prov", "app", &script);
     let cons = App::new("cons", "app", &script);
@@ -429,7 +434,7 @@ fn links_rest_unix_drm_daemons_and_provider_updates() {
     );
     let ctrl = dev.socket();
     assert_eq!(dev.stop(), 0);
-    assert_clean(d.path(), MARKER);
+    assert_clean(d.path(), MARKER_LINKS);
     assert!(
         device::wait(5, || device::processes_with(&ctrl.display().to_string())
             == 0),
@@ -594,10 +599,11 @@ fn dbus_identity_and_interface_filter() {
     )
     .unwrap();
     let bus_script = format!(
-        "mkdir -p /run/dbus; exec /usr/bin/dbus-daemon --nofork --nopidfile --config-file=/etc/pv-test-bus.conf # {MARKER}"
+        "mkdir -p /run/dbus; exec /usr/bin/dbus-daemon --nofork --nopidfile --config-file=/etc/pv-test-bus.conf # {MARKER_DBUS}"
     );
-    let idle =
-        format!("touch /run/ready; trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER}");
+    let idle = format!(
+        "touch /run/ready; trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER_DBUS}"
+    );
     let prov = App::new("prov", "app", &bus_script);
     let cons = App::new("cons", "app", &idle);
     let repo = checkout(d.path(), &[prov, cons], |r| {
@@ -699,5 +705,5 @@ fn dbus_identity_and_interface_filter() {
     assert_eq!(*served.lock().unwrap(), ["org.pv.Allowed"]);
     drop(client);
     assert_eq!(dev.stop(), 0);
-    assert_clean(d.path(), MARKER);
+    assert_clean(d.path(), MARKER_DBUS);
 }

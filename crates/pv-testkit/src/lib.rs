@@ -181,6 +181,32 @@ fn record(log: &Path, line: &str) {
     }
 }
 
+/// A binary of this workspace for an end-to-end test, found beside
+/// `sibling` (a binary cargo built for the calling test, e.g.
+/// `env!("CARGO_BIN_EXE_pantavisor")`): `cargo test --workspace` builds
+/// every binary first. With `-p <crate>` alone a missing one is built into
+/// a separate `nested` target dir (the outer cargo holds the lock on this
+/// one); `cargo` is the calling test's `env!("CARGO")`.
+pub fn workspace_bin(sibling: &str, cargo: &str, name: &str) -> PathBuf {
+    let dir = Path::new(sibling)
+        .parent()
+        .expect("a binary path has a directory")
+        .to_path_buf();
+    let p = dir.join(name);
+    if p.exists() {
+        return p;
+    }
+    let nested = dir.parent().expect("a target dir").join("nested");
+    let ok = std::process::Command::new(cargo)
+        .args(["build", "-q", "-p", name])
+        .env("CARGO_TARGET_DIR", &nested)
+        .status()
+        .unwrap_or_else(|e| panic!("run {cargo}: {e}"))
+        .success();
+    assert!(ok, "building {name}");
+    nested.join("debug").join(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,6 +289,33 @@ pub fn assert_clean(dir: &Path, marker: &str) {
     );
 }
 
+/// Add a container running `script` (busybox sh, from the rootfs under
+/// `d`) to the working tree of `repo` with pv-app, and commit.
+pub fn add_app_and_commit(d: &Path, repo: &Path, name: &str, script: &str) {
+    let cfg = d.join("pvr-config");
+    let r = pvr_core::Repo::open(repo, &cfg).unwrap();
+    let cj = d.join(format!("{name}.json"));
+    let cmd = serde_json::json!({"Cmd": ["/bin/sh", "-c", script], "Env": ["PATH=/bin"]});
+    std::fs::write(&cj, cmd.to_string()).unwrap();
+    let pristine = r.pristine().unwrap();
+    let env = pv_app::AppEnv {
+        checkout: repo,
+        pristine: &pristine,
+        cache_dir: &cfg.join("cache"),
+        progress: &pv_app::NoProgress,
+    };
+    let opts = pv_app::AppAddOptions {
+        from: Some(d.join("rootfs").to_string_lossy().into_owned()),
+        source_type: Some("rootfs".parse().unwrap()),
+        group: Some("app".into()),
+        config_json: Some(cj),
+        format_options: Some("-comp gzip".into()),
+        ..Default::default()
+    };
+    pv_app::app_add(&env, name, &opts).unwrap();
+    commit(repo, &cfg, |_| {});
+}
+
 /// Commit the working tree of `repo` after `edit`.
 pub fn commit(repo: &Path, config_dir: &Path, edit: impl FnOnce(&Path)) {
     edit(repo);

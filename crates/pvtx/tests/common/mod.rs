@@ -6,26 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A binary of this workspace: next to `pvtx` when cargo built the whole
-/// workspace, else built once into a nested target dir.
+/// A binary of this workspace (see [`pv_testkit::workspace_bin`]).
 pub fn workspace_bin(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_pvtx"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let p = dir.join(name);
-    if p.exists() {
-        return p;
-    }
-    let nested = dir.parent().unwrap().join("nested");
-    let ok = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", name])
-        .env("CARGO_TARGET_DIR", &nested)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "building {name}");
-    nested.join("debug").join(name)
+    pv_testkit::workspace_bin(env!("CARGO_BIN_EXE_pvtx"), env!("CARGO"), name)
 }
 
 /// The RSA test key of pv-sign.
