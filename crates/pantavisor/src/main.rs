@@ -68,6 +68,7 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("__container-init") {
         std::process::exit(pv_container::setup::container_init(
             args.get(2).map(String::as_str).unwrap_or("").as_ref(),
+            args.get(3).map(String::as_str),
         ));
     }
     let pid1 = std::process::id() == 1 || (args.len() == 2 && args[1] == "--init");

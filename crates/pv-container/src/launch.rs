@@ -10,7 +10,7 @@
 
 use std::ffi::OsStr;
 use std::io::PipeReader;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -77,15 +77,28 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
         name: spec.name.clone(),
         msg,
     };
+    // the init stage holds `ready_w` open until it executes the
+    // container's init (close-on-exec) or fails: EOF on `ready_r` says the
+    // container is set up (its mounts, /run included, are in place)
+    let (ready_r, ready_w) = std::io::pipe()
+        .and_then(|(r, w)| Ok((r, crate::spawn::above_stdio(w.into())?)))
+        .map_err(|e| pv_fs::FsError::new("create pipe for", &dir, e))?;
+    let ready_arg = ready_w.as_raw_fd().to_string();
     let held = spawn_held(
         exe,
-        &[OsStr::new("__container-init"), spec_path.as_os_str()],
+        &[
+            OsStr::new("__container-init"),
+            spec_path.as_os_str(),
+            OsStr::new(&ready_arg),
+        ],
         // crash points are for the runtime under test, not its containers
         &["PV_FAULT"],
         flags,
         stdio,
+        Some(&ready_w),
     )
     .map_err(|e| start_error(format!("cannot create the namespaces and the init: {e}")))?;
+    drop(ready_w);
     let pid = held.pid();
     let placed = match &spec.cgroup {
         Some(cg) => cg.add_process(pid),
@@ -111,6 +124,13 @@ pub fn launch(spec: &ContainerSpec, exe: &Path) -> Result<Running> {
             "cannot execute {}: {e}",
             exe.display()
         )));
+    }
+    if !wait_for_eof(ready_r, SETUP_TIMEOUT) {
+        tracing::warn!(
+            "container {}: its init stage is still setting up after {} s",
+            spec.name,
+            SETUP_TIMEOUT.as_secs()
+        );
     }
     Ok(Running {
         name: spec.name.clone(),
@@ -204,6 +224,41 @@ impl Running {
     fn kill_leftovers(&self) {
         if let Some(cg) = &self.spec.cgroup {
             cg.kill_and_remove();
+        }
+    }
+}
+
+/// How long [`launch`] waits for a container's init stage to be set up.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wait until every writer of `r` closed it (what is written is
+/// ignored); false on timeout.
+fn wait_for_eof(r: PipeReader, timeout: std::time::Duration) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut r = r;
+    let mut buf = [0u8; 64];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ts = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let mut fds = [PollFd::new(&r, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => return false,
+            Ok(_) => match r.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            },
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return true,
         }
     }
 }

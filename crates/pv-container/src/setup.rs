@@ -28,7 +28,14 @@ pub fn read_spec(path: &Path) -> Result<ContainerSpec> {
 
 /// Set up the container described by the spec at `spec_path` and become
 /// its init: never returns on success, else the exit code for the process.
-pub fn container_init(spec_path: &Path) -> i32 {
+/// `ready_fd`, inherited from the runtime, is closed when the container's
+/// init is executed (or this stage fails): the runtime's sign that the
+/// container is set up.
+pub fn container_init(spec_path: &Path, ready_fd: Option<&str>) -> i32 {
+    // held (close-on-exec) until the container's init is executed
+    let _ready = ready_fd
+        .and_then(|f| f.parse().ok())
+        .and_then(crate::spawn::adopt_inherited);
     let err = match read_spec(spec_path).and_then(|s| setup_and_exec(&s)) {
         Ok(never) => match never {},
         Err(e) => e,

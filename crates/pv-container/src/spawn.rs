@@ -59,19 +59,30 @@ struct ChildPlan {
     release_w: RawFd,
     error_r: RawFd,
     error_w: RawFd,
+    /// Kept open across `execve` (-1: none).
+    keep: RawFd,
     empty_mask: libc::sigset_t,
 }
 
 /// Start `exe` with `args` (after `argv[0]` = `exe`) in the new namespaces
 /// `flags`, in its own process group, with the caller's environment minus
-/// `env_remove`, held before `execve`.
+/// `env_remove`, held before `execve`. `keep` (numbered 3 or more, see
+/// [`above_stdio`]) is the one descriptor besides 0, 1 and 2 that the new
+/// program inherits.
 pub fn spawn_held(
     exe: &Path,
     args: &[&OsStr],
     env_remove: &[&str],
     flags: CloneFlags,
     stdio: Stdio,
+    keep: Option<&OwnedFd>,
 ) -> io::Result<Held> {
+    if keep.is_some_and(|k| k.as_raw_fd() <= 2) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a kept descriptor must be numbered 3 or more",
+        ));
+    }
     let exe_c = cstring(exe.as_os_str().as_bytes())?;
     let mut argv_c = vec![exe_c.clone()];
     for a in args {
@@ -115,6 +126,7 @@ pub fn spawn_held(
         release_w: release_w.as_raw_fd(),
         error_r: error_r.as_raw_fd(),
         error_w: error_w.as_raw_fd(),
+        keep: keep.map_or(-1, |k| k.as_raw_fd()),
         empty_mask: *nix::sys::signal::SigSet::empty().as_ref(),
     };
     let plan_ptr: *mut ChildPlan = &mut plan;
@@ -215,6 +227,9 @@ fn child(p: &ChildPlan) -> isize {
                 exec_failed(p.error_w);
             }
         }
+        if p.keep >= 0 && libc::fcntl(p.keep, libc::F_SETFD, 0) < 0 {
+            exec_failed(p.error_w);
+        }
         // a clean signal state for the new program: the runtime's mask and
         // its ignored SIGPIPE are not the container's
         libc::sigprocmask(libc::SIG_SETMASK, &p.empty_mask, std::ptr::null_mut());
@@ -251,11 +266,29 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// `fd`, or a close-on-exec copy of it numbered 3 or more.
-fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+pub fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
     Ok(rustix::io::fcntl_dupfd_cloexec(&fd, 3)?)
+}
+
+/// Take ownership of descriptor `fd` inherited from the parent (see
+/// `keep` of [`spawn_held`]) and make it close-on-exec; `None` if no such
+/// descriptor is open or it is one of 0, 1 and 2.
+pub fn adopt_inherited(fd: RawFd) -> Option<OwnedFd> {
+    if fd <= 2 {
+        return None;
+    }
+    // SAFETY: F_GETFD only asks whether `fd` is open in this process
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is open and nothing else in this process
+    // owns it: it was inherited for this purpose only
+    let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC).ok()?;
+    Some(owned)
 }
 
 #[cfg(test)]
@@ -293,6 +326,7 @@ mod tests {
                 stdout: w,
                 stderr: w2,
             },
+            None,
         )
         .unwrap();
         let pid = h.pid();
@@ -335,6 +369,7 @@ mod tests {
             &[],
             CloneFlags::empty(),
             null_stdio(),
+            None,
         )
         .unwrap();
         let e = h.release().unwrap_err();
@@ -351,6 +386,7 @@ mod tests {
             &[],
             CloneFlags::empty(),
             null_stdio(),
+            None,
         )
         .unwrap();
         let pid = h.pid();
@@ -378,5 +414,36 @@ mod tests {
         let l: Vec<&str> = out.lines().collect();
         assert_eq!(l.len(), 2, "{out}");
         assert_eq!(l[0], l[1], "process group of {out}");
+    }
+
+    #[test]
+    fn only_the_kept_descriptor_is_inherited() {
+        let (kr, kw) = pipe().unwrap();
+        let kw = above_stdio(kw).unwrap();
+        let (_or, ow) = pipe().unwrap();
+        let other = above_stdio(ow).unwrap();
+        let script = format!(
+            // (through /proc: sh redirects only descriptors 0 to 9)
+            "k=/proc/$$/fd/{k}; echo kept > $k; \
+             if [ -e /proc/$$/fd/{o} ]; then echo open > $k; else echo closed > $k; fi",
+            k = kw.as_raw_fd(),
+            o = other.as_raw_fd()
+        );
+        let h = spawn_held(
+            Path::new("/bin/sh"),
+            &[OsStr::new("-c"), OsStr::new(&script)],
+            &[],
+            CloneFlags::empty(),
+            null_stdio(),
+            Some(&kw),
+        )
+        .unwrap();
+        let pid = h.pid();
+        drop(kw);
+        h.release().unwrap();
+        let mut out = String::new();
+        std::fs::File::from(kr).read_to_string(&mut out).unwrap();
+        assert_eq!(wait(pid), 0);
+        assert_eq!(out, "kept\nclosed\n");
     }
 }
