@@ -4,7 +4,7 @@
 //!  devices / pvr / browsers
 //!        │ HTTP(S)  (hyper, rustls)
 //!        ▼
-//!  serve ── NormalizePath ── Router ── routes::{auth, devices, trails, objects, blobs, logs, profiles, health}
+//!  serve ── NormalizePath ── Router ── routes::{auth, devices, trails, objects, blobs, logs, rollouts, profiles, health}
 //!                                         │  extract::Caller (JWT RS256, tokens::Keys)
 //!                                         ▼
 //!                                   ph_store::Store (SQL + blobs)
@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod render;
 pub mod reqlog;
+pub mod rollouts;
 pub mod routes;
 pub mod serve;
 pub mod tokens;
@@ -74,7 +75,17 @@ pub type AppState = Arc<Hub>;
 impl Hub {
     /// A hub over a data directory (database, objects and keys in `dir`).
     pub async fn open_dir(dir: &Path, cfg: HubConfig) -> Result<AppState, OpenError> {
-        let store = ph_store::Store::open_dir(dir).await?;
+        Self::open(dir, None, cfg).await
+    }
+
+    /// A hub whose database is at `database` (a `sqlite:` or `postgres:`
+    /// URL) when given; objects and keys in `dir`.
+    pub async fn open(
+        dir: &Path,
+        database: Option<&str>,
+        cfg: HubConfig,
+    ) -> Result<AppState, OpenError> {
+        let store = ph_store::Store::open(dir, database).await?;
         let keys = Keys::load_or_create(dir)?;
         Ok(Arc::new(Hub {
             store,

@@ -32,7 +32,7 @@ pub use devices::{Device, DeviceToken};
 pub use logs::{LogEntry, LogQuery, LogSort};
 pub use object_store::Error as ObjectStoreError;
 pub use objects::ObjectRecord;
-pub use rollouts::Rollout;
+pub use rollouts::{Rollout, RolloutStep};
 pub use trails::{NewStep, Step, StepFilter, Trail};
 
 use std::path::Path;
@@ -75,6 +75,21 @@ impl Store {
             source,
         })?;
         let db = Db::open_sqlite(&dir.join("pantahub.db")).await?;
+        let blobs = Blobs::local(&dir.join("objects"))?;
+        Ok(Store { db, blobs })
+    }
+
+    /// The database at `database` (a `sqlite:` or `postgres:` URL) when
+    /// given, else `dir/pantahub.db`; objects in `dir/objects/`.
+    pub async fn open(dir: &Path, database: Option<&str>) -> Result<Self> {
+        let Some(url) = database else {
+            return Self::open_dir(dir).await;
+        };
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let db = Db::open_url(url).await?;
         let blobs = Blobs::local(&dir.join("objects"))?;
         Ok(Store { db, blobs })
     }

@@ -4,6 +4,8 @@
 //! server's; the store keeps the record and guarantees that of two
 //! writers who read the same `version`, only one write lands.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -25,7 +27,8 @@ pub struct Rollout {
     pub state_sha: String,
     /// Share of ERROR/WONTGO devices in a wave above which it pauses.
     pub threshold: f64,
-    /// `[{"devices": [id…], "revs": {id: rev}, "started": bool, "tolerated": n}]`.
+    /// `[{"devices": [id…], "started": bool, "tolerated": n}]`; the rev
+    /// posted to each device is in `rollout_devices` ([`Db::set_rollout_rev`]).
     pub waves: Value,
     /// Bumped by every write; see [`Db::update_rollout`].
     pub version: i64,
@@ -147,4 +150,47 @@ impl Db {
         }
         Ok(false)
     }
+
+    /// Record the rev of the step posted to a device of a rollout.
+    pub async fn set_rollout_rev(&self, rollout: &str, device: &str, rev: i64) -> Result<()> {
+        sqlx::query("UPDATE rollout_devices SET rev = $3 WHERE rollout_id = $1 AND device_id = $2")
+            .bind(rollout)
+            .bind(device)
+            .bind(rev)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every device of a rollout with the rev posted to it (None before its
+    /// wave starts) and that step's status now (None if there is no such
+    /// step), in one query.
+    pub async fn rollout_steps(&self, rollout: &str) -> Result<HashMap<String, RolloutStep>> {
+        let rows = sqlx::query(
+            "SELECT d.device_id AS device_id, d.rev AS rev, s.status AS status \
+             FROM rollout_devices d LEFT JOIN steps s \
+             ON s.trail_id = d.device_id AND s.rev = d.rev WHERE d.rollout_id = $1",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("device_id")?,
+                    RolloutStep {
+                        rev: r.try_get("rev")?,
+                        status: r.try_get("status")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The step a rollout posted to one device.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RolloutStep {
+    pub rev: Option<i64>,
+    pub status: Option<String>,
 }

@@ -19,6 +19,8 @@
 //!   `PV_SKIP_LOG` (scripts/test.sh sets it and prints the count per reason
 //!   at the end), and a notice goes to stderr.
 
+pub mod pg;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};

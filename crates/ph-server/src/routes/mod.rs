@@ -7,7 +7,8 @@ mod health;
 mod logs;
 pub(crate) mod objects;
 mod profiles;
-mod trails;
+mod rollouts;
+pub(crate) mod trails;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -118,6 +119,7 @@ pub fn table(state: AppState) -> (Router, Vec<(String, String)>) {
     let t = objects::routes(t);
     let t = blobs::routes(t);
     let t = logs::routes(t);
+    let t = rollouts::routes(t);
     let t = profiles::routes(t);
     let t = health::routes(t);
     let Table { router, list } = t;
@@ -139,8 +141,10 @@ pub fn route_list() -> Vec<(String, String)> {
         router: Router::new(),
         list: vec![],
     };
-    let t = health::routes(profiles::routes(logs::routes(blobs::routes(
-        objects::routes(trails::routes(devices::routes(auth::routes(t)))),
+    let t = health::routes(profiles::routes(rollouts::routes(logs::routes(
+        blobs::routes(objects::routes(trails::routes(devices::routes(
+            auth::routes(t),
+        )))),
     ))));
     t.list
 }

@@ -194,7 +194,7 @@ async fn create(
 }
 
 /// A progress object with every base field.
-fn progress_of(status: &str, pct: i64, msg: &str) -> Value {
+pub(crate) fn progress_of(status: &str, pct: i64, msg: &str) -> Value {
     json!({
         "progress": pct,
         "downloads": {"total": {"total_size": 0, "start_time": 0, "current_time": 0, "total_downloaded": 0}, "objects": null},
@@ -650,6 +650,9 @@ async fn put_progress(
     {
         return Err(ApiError::not_found(format!("no step {id}-{rev}")));
     }
+    if crate::rollouts::is_end_status(&status) {
+        crate::rollouts::device_settled(&hub, &id).await;
+    }
     Ok(Canon(p))
 }
 
@@ -681,6 +684,7 @@ async fn change_status(
             s.status
         )));
     }
+    crate::rollouts::device_settled(&hub, &id).await;
     let s = load_step(&hub, &id, &s.rev.to_string()).await?;
     Ok(Canon(render::step(&s)))
 }

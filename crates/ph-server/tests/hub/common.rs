@@ -48,12 +48,28 @@ impl TestHub {
         Self::start_with(|_| {}, None).await
     }
 
+    /// A hub on the database at `url` (objects and keys in a temp dir).
+    pub async fn start_on(url: &str) -> Self {
+        Self::start_full(|_| {}, None, Some(url)).await
+    }
+
     pub async fn start_with(
         tune: impl FnOnce(&mut HubConfig),
         tls: Option<(
             Arc<tokio_rustls::rustls::ServerConfig>,
             reqwest::Certificate,
         )>,
+    ) -> Self {
+        Self::start_full(tune, tls, None).await
+    }
+
+    async fn start_full(
+        tune: impl FnOnce(&mut HubConfig),
+        tls: Option<(
+            Arc<tokio_rustls::rustls::ServerConfig>,
+            reqwest::Certificate,
+        )>,
+        database: Option<&str>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -67,7 +83,7 @@ impl TestHub {
         let url = format!("{scheme}://{host}:{port}");
         let mut cfg = HubConfig::new(&url);
         tune(&mut cfg);
-        let hub = Hub::open_dir(dir.path(), cfg).await.unwrap();
+        let hub = Hub::open(dir.path(), database, cfg).await.unwrap();
         let app = ph_server::app(hub.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (server_tls, ca) = match tls {

@@ -5,3 +5,4 @@ mod acceptance;
 mod common;
 mod isolation;
 mod openapi;
+mod rollouts;
