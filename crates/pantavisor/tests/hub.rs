@@ -2,14 +2,16 @@
 //! fresh data dir and `pantavisor` appengine devices with real containers,
 //! talking through a byte-counting TCP relay (which can also cut them off).
 //!
-//! Short form (`PV_HUB_E2E=1 cargo test -p pantavisor --test hub`; not yet
-//! in scripts/test.sh): a device with a join token registers, syncs rev 0,
-//! publishes its device-meta, receives user-meta, and takes a `pvr post`ed
-//! app update to UPDATED (every status in order, the untouched container
-//! not restarted, only the changed objects downloaded).
-//! Long form (`PV_HUB_E2E_LONG=1 cargo test -p pantavisor --test hub`):
-//! claim by challenge, a broken revision rolled back and reported ERROR,
-//! a download cut by the hub going away that resumes at its byte.
+//! Short form (every run of `cargo test -p pantavisor --test hub`, so CI):
+//! a device with a join token registers, syncs rev 0, publishes its
+//! device-meta, receives user-meta, pushes its containers' logs and takes
+//! a `pvr post`ed app update to UPDATED (every status in order, the
+//! untouched container not restarted, only the changed objects
+//! downloaded); an unclaimed device shows its challenge, is claimed, and
+//! a broken revision posted to it rolls back and is reported ERROR.
+//! Long form (`bash scripts/hub-e2e-long.sh`, the ignored tests): a
+//! download cut by the hub going away resumes at its byte; the runtime
+//! killed while DOWNLOADING resumes too, with its retry counted.
 
 mod device;
 
@@ -263,6 +265,15 @@ fn sleeper(name: &str) -> String {
     format!("echo {name}-up; trap 'exit 0' TERM; while true; do sleep 1; done # marker-hub")
 }
 
+/// The command of an app that runs [`sleeper`].
+fn sleeping(name: &str) -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into(), sleeper(name)]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 /// The kernel command line pointing a device at the relay.
 fn hub_cmdline(relay: &Relay, autotok: Option<&str>) -> String {
     let mut s = format!(
@@ -276,18 +287,28 @@ fn hub_cmdline(relay: &Relay, autotok: Option<&str>) -> String {
     s
 }
 
-/// A device with one `base` container (and `extra` ones), on the hub.
-fn hub_device(d: &Path, relay: &Relay, autotok: Option<&str>, apps: &[App<'_>]) -> Device {
+/// A device running `apps`, on the hub; an update commits `commit_delay`
+/// seconds after its containers reached their goals.
+fn hub_device(
+    d: &Path,
+    relay: &Relay,
+    autotok: Option<&str>,
+    apps: &[App<'_>],
+    commit_delay: u32,
+) -> Device {
     std::fs::write(
         d.join("pantavisor.config"),
-        "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\nPV_UPDATER_COMMIT_DELAY=0\n",
+        format!(
+            "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\nPV_UPDATER_COMMIT_DELAY={commit_delay}\n"
+        ),
     )
     .unwrap();
     let repo = checkout(d, apps, |r| {
         let dev = json!({"groups": [
             {"name": "platform", "status_goal": "STARTED", "restart_policy": "system", "timeout": 10},
             {"name": "app", "status_goal": "STARTED", "restart_policy": "container", "timeout": 10,
-             "auto_recovery": {"policy": "on-failure", "max_retries": 3, "retry_delay": 1, "stable_timeout": 1}}
+             "auto_recovery": {"policy": "on-failure", "max_retries": 3, "retry_delay": 1, "stable_timeout": 1}},
+            {"name": "fragile", "status_goal": "STARTED", "restart_policy": "container", "timeout": 10}
         ]});
         std::fs::write(r.join("device.json"), dev.to_string()).unwrap();
     });
@@ -329,15 +350,16 @@ fn pvr(d: &Path, hub: &Hub, cwd: &Path, args: &[&str]) -> String {
     text
 }
 
-/// Clone the device's trail, add an app `name` (from a rootfs with
-/// `extra` added), commit and post; returns the checkout.
+/// Clone the device's trail, add an app `name` running `cmd` (from a
+/// rootfs with `extra` added), commit and post; returns the checkout.
 fn post_app(
     d: &Path,
     hub: &Hub,
     id: &str,
     name: &str,
-    script: &str,
+    cmd: &[&str],
     extra: Option<(&str, &[u8])>,
+    edit: impl FnOnce(&Path),
 ) -> PathBuf {
     let work = d.join(format!("host-{name}"));
     std::fs::create_dir_all(&work).unwrap();
@@ -349,7 +371,7 @@ fn post_app(
     );
     let co = work.join("dev");
     let cfg = d.join(format!("{name}.json"));
-    let cmd = json!({"Cmd": ["/bin/sh", "-c", script], "Env": ["PATH=/bin"]});
+    let cmd = json!({"Cmd": cmd, "Env": ["PATH=/bin"]});
     std::fs::write(&cfg, cmd.to_string()).unwrap();
     let rootfs = d.join(format!("rootfs-{name}"));
     let status = Command::new("cp")
@@ -381,6 +403,7 @@ fn post_app(
             "--format-options=-comp gzip",
         ],
     );
+    edit(&co);
     pvr(d, hub, &co, &["add", "."]);
     pvr(d, hub, &co, &["commit", "-m", &format!("add {name}")]);
     pvr(d, hub, &co, &["post", "-m", &format!("add {name}")]);
@@ -438,7 +461,7 @@ fn in_order(seen: &[String]) -> bool {
 
 #[test]
 fn join_token_device_syncs_updates_and_exchanges_metadata() {
-    if !short() || !can_run() {
+    if !can_run() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -451,6 +474,7 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
         &relay,
         Some(&tok),
         &[App::new("base", "app", &script)],
+        0,
     );
 
     // 1. registered by itself, credentials kept, rev 0 synced as DONE
@@ -480,7 +504,7 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
     let (s, _) = hub.call(
         "PUT",
         &format!("/devices/{id}/user-meta"),
-        Some(json!({"greeting": "hello-from-hub", "base/note": "for-base"})),
+        Some(json!({"greeting": "hello-from-hub", "base.note": "for-base"})),
     );
     assert_eq!(s, 200);
     assert!(
@@ -501,7 +525,15 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
     // 3. an app posted through the hub: polled, downloaded, run, UPDATED
     let before = relay.blob_bytes.load(Ordering::SeqCst);
     let t0 = Instant::now();
-    post_app(d.path(), &hub, &id, "web", &sleeper("web"), None);
+    post_app(
+        d.path(),
+        &hub,
+        &id,
+        "web",
+        &strs(&sleeping("web")),
+        None,
+        |_| {},
+    );
     let (seen, last) = watch_step(&hub, &id, 1, 60);
     let elapsed = t0.elapsed();
     assert_eq!(last["status"], "UPDATED", "{seen:?} {last}");
@@ -509,6 +541,22 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
     assert!(seen.len() >= 3, "{seen:?}");
     assert_eq!(last["retries"], 1, "{last}");
     assert!(wait(10, || dev.console("1", "web").contains("web-up")));
+    // the container's output reaches the hub's logs (log push)
+    let logs = |plat: &str| {
+        hub.call(
+            "GET",
+            &format!("/logs/?dev={id}&plat={plat}&page=500"),
+            None,
+        )
+        .1
+    };
+    assert!(
+        wait(30, || logs("web")["entries"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|e| e["msg"] == "web-up" && e["rev"] == "1"))),
+        "{}",
+        logs("web")
+    );
     assert_eq!(
         dev.log_count("container base: started"),
         1,
@@ -531,24 +579,23 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
     dev.stop();
 }
 
-fn short() -> bool {
-    long() || std::env::var("PV_HUB_E2E").is_ok_and(|v| v == "1")
-}
-
-fn long() -> bool {
-    std::env::var("PV_HUB_E2E_LONG").is_ok_and(|v| v == "1")
-}
-
 #[test]
 fn claim_by_challenge_and_broken_revision_rolls_back() {
-    if !long() || !can_run() {
+    if !can_run() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
     let hub = Hub::start(d.path());
     let relay = Relay::start(hub.url.rsplit(':').next().unwrap().parse().unwrap());
     let script = sleeper("base");
-    let dev = hub_device(d.path(), &relay, None, &[App::new("base", "app", &script)]);
+    // (a commit delay, so that the broken container fails in TESTING)
+    let dev = hub_device(
+        d.path(),
+        &relay,
+        None,
+        &[App::new("base", "app", &script)],
+        5,
+    );
 
     // 2. unclaimed: the challenge is shown; the user claims with it
     let id = device_id(&dev);
@@ -569,8 +616,22 @@ fn claim_by_challenge_and_broken_revision_rolls_back() {
     )
     .is_ok_and(|c| c.is_empty())));
 
-    // 4. a container that exits at once: ERROR on the hub, with the message
-    post_app(d.path(), &hub, &id, "broken", "exit 3", None);
+    // 4. a revision whose new container exits at once (in a group without
+    // auto-recovery): rolled back, ERROR on the hub with the message and
+    // the device's error lines
+    post_app(
+        d.path(),
+        &hub,
+        &id,
+        "broken",
+        &["/bin/sh", "-c", "echo broken-up; exit 3"],
+        None,
+        |co| {
+            device::edit_run_json(co, "broken", |m| {
+                m.insert("group".into(), json!("fragile"));
+            })
+        },
+    );
     let mut dev = dev;
     let code = dev.wait_exit(90);
     assert!(code.is_some(), "the failed update reboots");
@@ -581,16 +642,22 @@ fn claim_by_challenge_and_broken_revision_rolls_back() {
         last["status-msg"].as_str().unwrap().contains("container"),
         "{last}"
     );
-    assert_eq!(
-        std::fs::read_link(dev.storage.join("trails/current")).unwrap(),
-        Path::new("0")
+    assert!(
+        last["logs"].as_str().is_some_and(|l| l.contains("broken")),
+        "the device's error lines: {last}"
     );
+    // back on revision 0, and the hub sees it there
+    assert!(dev.wait_log("revision 0: status READY", 30));
+    let meta =
+        |k: &str| hub.call("GET", &format!("/devices/{id}"), None).1["device-meta"][k].clone();
+    assert!(wait(15, || meta("pantavisor.revision") == "0"));
     dev.stop();
 }
 
 #[test]
+#[ignore = "long form: bash scripts/hub-e2e-long.sh"]
 fn cut_download_resumes_at_its_byte() {
-    if !long() || !can_run() {
+    if !can_run() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -603,20 +670,14 @@ fn cut_download_resumes_at_its_byte() {
         &relay,
         Some(&tok),
         &[App::new("base", "app", &script)],
+        0,
     );
     let id = device_id(&dev);
     assert!(wait(30, || hub.step(&id, 0)["progress"]["status"] == "DONE"));
 
     // 5. an app with 6 MiB of incompressible data; the hub goes away
     // halfway through, comes back, and the download resumes
-    let mut big = vec![0u8; 6 << 20];
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    for b in big.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
+    let big = noise();
     let before = relay.blob_bytes.load(Ordering::SeqCst);
     relay.cut_after.store(before + (3 << 20), Ordering::SeqCst);
     post_app(
@@ -624,8 +685,9 @@ fn cut_download_resumes_at_its_byte() {
         &hub,
         &id,
         "big",
-        &sleeper("big"),
+        &strs(&sleeping("big")),
         Some(("blob.bin", &big)),
+        |_| {},
     );
     assert!(wait(60, || relay.down.load(Ordering::SeqCst)), "never cut");
     std::thread::sleep(Duration::from_secs(3));
@@ -640,5 +702,84 @@ fn cut_download_resumes_at_its_byte() {
     );
     assert!(dev.log.lock().unwrap().contains("resuming at byte"));
     eprintln!("hub-e2e: cut download: {got} B served for {changed} B changed");
+    dev.stop();
+}
+
+/// 6 MiB that do not compress.
+fn noise() -> Vec<u8> {
+    let mut big = vec![0u8; 6 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    big
+}
+
+#[test]
+#[ignore = "long form: bash scripts/hub-e2e-long.sh"]
+fn runtime_killed_while_downloading_resumes_with_its_retry_counted() {
+    if !can_run() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let hub = Hub::start(d.path());
+    let relay = Relay::start(hub.url.rsplit(':').next().unwrap().parse().unwrap());
+    let script = sleeper("base");
+    let tok = hub.join_token();
+    let dev = hub_device(
+        d.path(),
+        &relay,
+        Some(&tok),
+        &[App::new("base", "app", &script)],
+        0,
+    );
+    let id = device_id(&dev);
+    assert!(wait(30, || hub.step(&id, 0)["progress"]["status"] == "DONE"));
+
+    // 5b. the hub goes away halfway through the download, and the runtime
+    // is killed while DOWNLOADING; a new one takes the download up again
+    // from its byte, and counts the attempt
+    let before = relay.blob_bytes.load(Ordering::SeqCst);
+    relay.cut_after.store(before + (3 << 20), Ordering::SeqCst);
+    post_app(
+        d.path(),
+        &hub,
+        &id,
+        "big",
+        &strs(&sleeping("big")),
+        Some(("blob.bin", &noise())),
+        |_| {},
+    );
+    assert!(wait(60, || relay.down.load(Ordering::SeqCst)), "never cut");
+    let parts = dev.storage.join("cache/hub-downloads");
+    let partial = || {
+        std::fs::read_dir(&parts)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+                    .map(|e| e.metadata().unwrap().len())
+                    .sum::<u64>()
+            })
+            .unwrap_or(0)
+    };
+    assert!(partial() > 0, "no partial download kept");
+    dev.stop_with(nix::sys::signal::Signal::SIGKILL);
+    relay.set_down(false);
+    let dev = start_with_cmdline(d.path(), None, &hub_cmdline(&relay, Some(&tok)));
+    let (seen, last) = watch_step(&hub, &id, 1, 120);
+    assert_eq!(last["status"], "UPDATED", "{seen:?} {last}");
+    assert_eq!(last["retries"], 2, "{last}");
+    let got = relay.blob_bytes.load(Ordering::SeqCst) - before;
+    let changed = changed_bytes(&hub, &id, 0, 1);
+    assert!(
+        got < changed + 16 * 1024,
+        "resumed: {got} B served for {changed} B"
+    );
+    assert!(dev.log.lock().unwrap().contains("resuming at byte"));
+    assert!(wait(10, || dev.console("1", "big").contains("big-up")));
+    eprintln!("hub-e2e: killed while downloading: {got} B served for {changed} B changed");
     dev.stop();
 }

@@ -61,6 +61,7 @@ impl Device {
                 s.rev = self.rev.clone();
                 s.updating = self.update.as_ref().map(|u| u.rev.clone());
                 s.devmeta = devmeta;
+                s.log_push = self.cfg.get_bool(Key::PvLogPush);
             }
         }
         let timeout = self.cfg.get_duration(Key::PhUpdaterNetworkTimeout);

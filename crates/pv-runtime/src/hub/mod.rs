@@ -9,6 +9,7 @@
 
 mod apply;
 pub mod download;
+pub mod logpush;
 mod reporter;
 pub mod worker;
 
@@ -54,6 +55,10 @@ pub struct Shared {
     pub devmeta: Map<String, Value>,
     /// The last answer from the hub.
     pub last_contact: Instant,
+    /// `PV_LOG_PUSH`: push the logs to the hub.
+    pub log_push: bool,
+    /// Set by the thread while it is logged in as a claimed device.
+    pub ready: bool,
 }
 
 /// The main loop's handle on the hub client.
@@ -117,8 +122,16 @@ impl HubLink {
             updating: None,
             devmeta: Map::new(),
             last_contact: Instant::now(),
+            log_push: cfg.get_bool(Key::PvLogPush),
+            ready: false,
         }));
         let stop = Arc::new(AtomicBool::new(false));
+        let (h, l, s, st) = (hub.clone(), layout.clone(), shared.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("hub-logs".into())
+            .spawn(move || logpush::run(h, l, s, st))
+            .map_err(|e| warn!("hub log thread: {e}"))
+            .ok()?;
         let w = worker::Worker::new(
             hub,
             cfg.clone(),

@@ -161,6 +161,8 @@ impl Worker {
 
     fn set_phase(&mut self, p: Phase) {
         self.phase = p;
+        self.shared.lock().expect("shared").ready =
+            matches!(p, Phase::Idle | Phase::PrepDownload | Phase::Download);
         if self.reported != Some(p) {
             self.reported = Some(p);
             let _ = self.tx.send(Event::State(p.name()));
@@ -237,6 +239,8 @@ impl Worker {
                     self.write_view("challenge", &d.challenge);
                     self.set_phase(Phase::Claim);
                 } else {
+                    // claimed (maybe while it registered): nothing to show
+                    self.write_view("challenge", "");
                     let _ = self.tx.send(Event::Claimed);
                     self.set_phase(Phase::Sync);
                 }
