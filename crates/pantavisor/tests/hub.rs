@@ -206,8 +206,8 @@ impl Relay {
                 );
                 // client to server: note whether this is a blob download
                 std::thread::spawn(move || {
-                    pipe(c2, s2, |chunk| {
-                        if chunk.starts_with(b"GET /local-s3/") {
+                    pipe(c2, s2, |chunk, delivered| {
+                        if !delivered && chunk.starts_with(b"GET /local-s3/") {
                             blob2.store(true, Ordering::SeqCst);
                         }
                     })
@@ -215,8 +215,9 @@ impl Relay {
                 let (bytes, down, cut, conns) =
                     (bytes.clone(), down.clone(), cut.clone(), conns.clone());
                 std::thread::spawn(move || {
-                    pipe(s, c, |chunk| {
-                        if is_blob.load(Ordering::SeqCst) {
+                    // counted once delivered to the device
+                    pipe(s, c, |chunk, delivered| {
+                        if delivered && is_blob.load(Ordering::SeqCst) {
                             let n = bytes.fetch_add(chunk.len() as u64, Ordering::SeqCst)
                                 + chunk.len() as u64;
                             let limit = cut.load(Ordering::SeqCst);
@@ -245,16 +246,19 @@ impl Relay {
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream, mut seen: impl FnMut(&[u8])) {
+/// Copy `from` to `to`; `seen(chunk, delivered)` is called before each
+/// chunk is written (`false`) and once it was (`true`).
+fn pipe(mut from: TcpStream, mut to: TcpStream, mut seen: impl FnMut(&[u8], bool)) {
     let mut buf = vec![0u8; 16 << 10];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                seen(&buf[..n]);
+                seen(&buf[..n], false);
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }
+                seen(&buf[..n], true);
             }
         }
     }
