@@ -168,6 +168,27 @@ struct Relay {
     /// Go down once this many blob bytes went by (0: never).
     cut_after: Arc<AtomicU64>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    /// (revision, status) of every progress report that went by, in order.
+    reports: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+/// The revision of a progress report's request line
+/// (`PUT /trails/<id>/steps/<rev>/progress`).
+fn progress_rev(chunk: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(&chunk[..chunk.len().min(200)]);
+    let path = line.strip_prefix("PUT ")?.split(' ').next()?;
+    let rest = path.strip_prefix("/trails/")?.strip_suffix("/progress")?;
+    Some(rest.rsplit('/').next()?.to_string())
+}
+
+/// The values of `"status":"…"` in a chunk.
+fn statuses(chunk: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(chunk);
+    text.split("\"status\":\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(String::from)
+        .collect()
 }
 
 impl Relay {
@@ -180,12 +201,14 @@ impl Relay {
             down: Arc::default(),
             cut_after: Arc::default(),
             conns: Arc::default(),
+            reports: Arc::default(),
         };
-        let (bytes, down, cut, conns) = (
+        let (bytes, down, cut, conns, reports) = (
             r.blob_bytes.clone(),
             r.down.clone(),
             r.cut_after.clone(),
             r.conns.clone(),
+            r.reports.clone(),
         );
         std::thread::spawn(move || {
             for c in l.incoming().flatten() {
@@ -204,11 +227,28 @@ impl Relay {
                     s.try_clone().unwrap(),
                     is_blob.clone(),
                 );
-                // client to server: note whether this is a blob download
+                // client to server: note whether this is a blob download,
+                // and the statuses of progress reports
+                let reports = reports.clone();
                 std::thread::spawn(move || {
+                    let mut report: Option<String> = None;
                     pipe(c2, s2, |chunk, delivered| {
-                        if !delivered && chunk.starts_with(b"GET /local-s3/") {
+                        if delivered {
+                            return;
+                        }
+                        if chunk.starts_with(b"GET /local-s3/") {
                             blob2.store(true, Ordering::SeqCst);
+                        }
+                        let methods: [&[u8]; 5] =
+                            [b"GET ", b"PUT ", b"POST ", b"PATCH ", b"DELETE "];
+                        if methods.iter().any(|m| chunk.starts_with(m)) {
+                            report = progress_rev(chunk);
+                        }
+                        if let Some(rev) = &report {
+                            let mut r = reports.lock().unwrap();
+                            for st in statuses(chunk) {
+                                r.push((rev.clone(), st));
+                            }
                         }
                     })
                 });
@@ -234,6 +274,17 @@ impl Relay {
             }
         });
         r
+    }
+
+    /// The statuses reported for `rev`, repeats of one status merged.
+    fn reported(&self, rev: &str) -> Vec<String> {
+        let mut out: Vec<String> = vec![];
+        for (r, st) in self.reports.lock().unwrap().iter() {
+            if r == rev && out.last() != Some(st) {
+                out.push(st.clone());
+            }
+        }
+        out
     }
 
     fn set_down(&self, down: bool) {
@@ -355,7 +406,8 @@ fn pvr(d: &Path, hub: &Hub, cwd: &Path, args: &[&str]) -> String {
 }
 
 /// Clone the device's trail, add an app `name` running `cmd` (from a
-/// rootfs with `extra` added), commit and post; returns the checkout.
+/// rootfs with `extra` added), commit and post; returns when `pvr post`
+/// started.
 fn post_app(
     d: &Path,
     hub: &Hub,
@@ -364,7 +416,7 @@ fn post_app(
     cmd: &[&str],
     extra: Option<(&str, &[u8])>,
     edit: impl FnOnce(&Path),
-) -> PathBuf {
+) -> Instant {
     let work = d.join(format!("host-{name}"));
     std::fs::create_dir_all(&work).unwrap();
     pvr(
@@ -410,8 +462,9 @@ fn post_app(
     edit(&co);
     pvr(d, hub, &co, &["add", "."]);
     pvr(d, hub, &co, &["commit", "-m", &format!("add {name}")]);
+    let t0 = Instant::now();
     pvr(d, hub, &co, &["post", "-m", &format!("add {name}")]);
-    co
+    t0
 }
 
 /// Sizes of the objects of `new` that `old` lacks.
@@ -528,21 +581,27 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
 
     // 3. an app posted through the hub: polled, downloaded, run, UPDATED
     let before = relay.blob_bytes.load(Ordering::SeqCst);
-    let t0 = Instant::now();
-    post_app(
+    // (with 1 MiB of its own in its rootfs: the bytes of the changed
+    // objects dwarf the HTTP headers)
+    let t0 = post_app(
         d.path(),
         &hub,
         &id,
         "web",
         &strs(&sleeping("web")),
-        None,
+        Some(("web.bin", &noise(1 << 20))),
         |_| {},
     );
     let (seen, last) = watch_step(&hub, &id, 1, 60);
     let elapsed = t0.elapsed();
     assert_eq!(last["status"], "UPDATED", "{seen:?} {last}");
     assert!(in_order(&seen), "{seen:?}");
-    assert!(seen.len() >= 3, "{seen:?}");
+    // every status went to the hub, in order
+    assert_eq!(
+        relay.reported("1"),
+        ["QUEUED", "DOWNLOADING", "INPROGRESS", "TESTING", "UPDATED"],
+        "{seen:?}"
+    );
     assert_eq!(last["retries"], 1, "{last}");
     assert!(wait(10, || dev.console("1", "web").contains("web-up")));
     // the container's output reaches the hub's logs (log push)
@@ -571,7 +630,7 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
     let changed = changed_bytes(&hub, &id, 0, 1);
     assert!(changed > 0);
     assert!(
-        got >= changed && got < changed + 8 * 1024,
+        got >= changed && got < changed + 4 * 1024,
         "{got} vs {changed}"
     );
     eprintln!(
@@ -650,6 +709,10 @@ fn claim_by_challenge_and_broken_revision_rolls_back() {
         last["logs"].as_str().is_some_and(|l| l.contains("broken")),
         "the device's error lines: {last}"
     );
+    assert_eq!(
+        relay.reported("1"),
+        ["QUEUED", "DOWNLOADING", "INPROGRESS", "TESTING", "ERROR"]
+    );
     // back on revision 0, and the hub sees it there
     assert!(dev.wait_log("revision 0: status READY", 30));
     let meta =
@@ -681,7 +744,7 @@ fn cut_download_resumes_at_its_byte() {
 
     // 5. an app with 6 MiB of incompressible data; the hub goes away
     // halfway through, comes back, and the download resumes
-    let big = noise();
+    let big = noise(6 << 20);
     let before = relay.blob_bytes.load(Ordering::SeqCst);
     relay.cut_after.store(before + (3 << 20), Ordering::SeqCst);
     post_app(
@@ -709,9 +772,9 @@ fn cut_download_resumes_at_its_byte() {
     dev.stop();
 }
 
-/// 6 MiB that do not compress.
-fn noise() -> Vec<u8> {
-    let mut big = vec![0u8; 6 << 20];
+/// `len` bytes that do not compress.
+fn noise(len: usize) -> Vec<u8> {
+    let mut big = vec![0u8; len];
     let mut x: u64 = 0x9e3779b97f4a7c15;
     for b in big.iter_mut() {
         x ^= x << 13;
@@ -754,7 +817,7 @@ fn runtime_killed_while_downloading_resumes_with_its_retry_counted() {
         &id,
         "big",
         &strs(&sleeping("big")),
-        Some(("blob.bin", &noise())),
+        Some(("blob.bin", &noise(6 << 20))),
         |_| {},
     );
     assert!(wait(60, || relay.down.load(Ordering::SeqCst)), "never cut");

@@ -327,6 +327,7 @@ impl Device {
         if let Err(e) = progress::write(&self.layout, rev, &p) {
             error!("revision {rev}: progress not written: {e}");
         }
+        self.hub_progress(rev, &p);
     }
 
     /// The ERROR/FATAL lines the log server collected during the update.

@@ -78,6 +78,17 @@ impl Device {
         }
     }
 
+    /// The main loop wrote a revision's progress: the thread sends every
+    /// status of a remote update to the hub, in order.
+    pub(crate) fn hub_progress(&self, rev: &str, p: &Progress) {
+        let Some(link) = &self.hub else { return };
+        let mut s = link.shared.lock().expect("shared");
+        if s.progress.len() >= super::PROGRESS_QUEUE {
+            s.progress.remove(0);
+        }
+        s.progress.push((rev.to_string(), p.clone()));
+    }
+
     fn hub_event(&mut self, ev: Event) {
         match ev {
             Event::State(s) => self.meta.set_device(keys::PH_STATE, s),

@@ -59,7 +59,12 @@ pub struct Shared {
     pub log_push: bool,
     /// Set by the thread while it is logged in as a claimed device.
     pub ready: bool,
+    /// Progress the main loop wrote since the thread last looked, in order.
+    pub progress: Vec<(String, crate::progress::Progress)>,
 }
+
+/// Progress changes kept for the thread at most (older ones are dropped).
+const PROGRESS_QUEUE: usize = 64;
 
 /// The main loop's handle on the hub client.
 pub struct HubLink {
@@ -124,6 +129,7 @@ impl HubLink {
             last_contact: Instant::now(),
             log_push: cfg.get_bool(Key::PvLogPush),
             ready: false,
+            progress: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (h, l, s, st) = (hub.clone(), layout.clone(), shared.clone(), stop.clone());

@@ -481,6 +481,8 @@ impl Worker {
             match r {
                 Ok(()) => {
                     self.send_progress(id, &rev, body("DOWNLOADING", dl_msg.clone(), &counters));
+                    // on the hub before the main loop's INPROGRESS
+                    self.reporter.flush();
                     break;
                 }
                 Err(e) => {
@@ -532,7 +534,22 @@ impl Worker {
     /// Send the tracked revision's local progress when it changed; stop
     /// tracking once it is final and sent.
     fn mirror_progress(&mut self) {
+        let events = std::mem::take(&mut self.shared.lock().expect("shared").progress);
         let Some(t) = &mut self.tracked else { return };
+        let id = self.cfg.get_str(Key::PhCredsId).to_string();
+        // every status the main loop went through, in order, each sent
+        // before the next (a newer report would replace a queued one)
+        for (_, p) in events
+            .iter()
+            .filter(|(rev, p)| *rev == t.rev && p.status != "NEW")
+        {
+            if t.last.as_ref().map(|l| &l["status"]) != Some(&Value::from(p.status.as_str())) {
+                let body = progress_body(p, t.retries, 0, 0, 0);
+                self.reporter.send(&id, &t.rev, body.clone());
+                self.reporter.flush();
+                t.last = Some(body);
+            }
+        }
         // NEW is the stored step waiting for its run: the hub already saw
         // QUEUED and DOWNLOADING
         let Some(p) = progress::read(&self.layout, &t.rev).filter(|p| p.status != "NEW") else {
@@ -545,7 +562,6 @@ impl Worker {
             v
         };
         if t.last.as_ref().map(strip) != Some(strip(&body)) {
-            let id = self.cfg.get_str(Key::PhCredsId).to_string();
             self.reporter.send(&id, &t.rev, body.clone());
             t.last = Some(body);
         }
