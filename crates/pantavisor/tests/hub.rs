@@ -11,7 +11,8 @@
 //! a broken revision posted to it rolls back and is reported ERROR.
 //! Long form (`bash scripts/hub-e2e-long.sh`, the ignored tests): a
 //! download cut by the hub going away resumes at its byte; the runtime
-//! killed while DOWNLOADING resumes too, with its retry counted.
+//! killed while DOWNLOADING resumes too, with its retry counted; a staged
+//! rollout over 3 devices pauses itself when its second wave fails.
 
 mod device;
 
@@ -417,6 +418,22 @@ fn post_app(
     extra: Option<(&str, &[u8])>,
     edit: impl FnOnce(&Path),
 ) -> Instant {
+    let co = commit_app(d, hub, id, name, cmd, extra, edit);
+    let t0 = Instant::now();
+    pvr(d, hub, &co, &["post", "-m", &format!("add {name}")]);
+    t0
+}
+
+/// [`post_app`] without the post: the checkout.
+fn commit_app(
+    d: &Path,
+    hub: &Hub,
+    id: &str,
+    name: &str,
+    cmd: &[&str],
+    extra: Option<(&str, &[u8])>,
+    edit: impl FnOnce(&Path),
+) -> PathBuf {
     let work = d.join(format!("host-{name}"));
     std::fs::create_dir_all(&work).unwrap();
     pvr(
@@ -462,9 +479,7 @@ fn post_app(
     edit(&co);
     pvr(d, hub, &co, &["add", "."]);
     pvr(d, hub, &co, &["commit", "-m", &format!("add {name}")]);
-    let t0 = Instant::now();
-    pvr(d, hub, &co, &["post", "-m", &format!("add {name}")]);
-    t0
+    co
 }
 
 /// Sizes of the objects of `new` that `old` lacks.
@@ -849,4 +864,140 @@ fn runtime_killed_while_downloading_resumes_with_its_retry_counted() {
     assert!(wait(10, || dev.console("1", "big").contains("big-up")));
     eprintln!("hub-e2e: killed while downloading: {got} B served for {changed} B changed");
     dev.stop();
+}
+
+/// Upload the objects of a checkout's committed state as the user; the
+/// state.
+fn upload_state(d: &Path, hub: &Hub, co: &Path) -> Value {
+    let r = pvr_core::Repo::open(co, &d.join("host-pvr-config")).unwrap();
+    for oid in r.pristine().unwrap().object_ids() {
+        let path = r.objects.path(&oid);
+        let data = std::fs::read(&path).unwrap();
+        let (s, o) = hub.call(
+            "POST",
+            "/objects/",
+            Some(
+                json!({"objectname": oid.to_hex(), "sha256sum": oid.to_hex(),
+                        "size": data.len().to_string()}),
+            ),
+        );
+        if s == 409 {
+            continue;
+        }
+        assert_eq!(s, 200, "{o}");
+        let url = o["signed-puturl"].as_str().unwrap();
+        let path = &url[url.find("/local-s3/").unwrap()..];
+        let r = client()
+            .put(format!("{}{path}", hub.url))
+            .body(data)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    serde_json::from_slice(&std::fs::read(co.join(".pvr/json")).unwrap()).unwrap()
+}
+
+#[test]
+#[ignore = "long form: bash scripts/hub-e2e-long.sh"]
+fn staged_rollout_pauses_when_its_second_wave_fails() {
+    if !can_run() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let hub = Hub::start(d.path());
+    let relay = Relay::start(hub.url.rsplit(':').next().unwrap().parse().unwrap());
+    let script = sleeper("base");
+    let tok = hub.join_token();
+    let mut devs: Vec<(Device, String)> = (1..=3)
+        .map(|i| {
+            let dir = d.path().join(format!("dev{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let dev = hub_device(
+                &dir,
+                &relay,
+                Some(&tok),
+                &[App::new("base", "app", &script)],
+                2,
+            );
+            let id = device_id(&dev);
+            (dev, id)
+        })
+        .collect();
+    for (_, id) in &devs {
+        assert!(wait(30, || hub.step(id, 0)["progress"]["status"] == "DONE"));
+    }
+    // the new app fails where its user-meta says so: on the second device
+    let (s, _) = hub.call(
+        "PUT",
+        &format!("/devices/{}/user-meta", devs[1].1),
+        Some(json!({"roll.fail": "1"})),
+    );
+    assert_eq!(s, 200);
+    assert!(wait(15, || devs[1]
+        .0
+        .run
+        .join("user-meta/roll.fail")
+        .exists()));
+    // (built beside the first device, from its rootfs)
+    let d1 = d.path().join("dev1");
+    let co = commit_app(
+        &d1,
+        &hub,
+        &devs[0].1,
+        "roll",
+        &[
+            "/bin/sh",
+            "-c",
+            "if test -e /pantavisor/user-meta/fail; then echo roll-fails; exit 3; fi; \
+             echo roll-up; trap 'exit 0' TERM; while true; do sleep 1; done # marker-hub",
+        ],
+        None,
+        |co| {
+            device::edit_run_json(co, "roll", |m| {
+                m.insert("group".into(), json!("fragile"));
+            })
+        },
+    );
+    let state = upload_state(&d1, &hub, &co);
+    let ids: Vec<String> = devs.iter().map(|(_, id)| id.clone()).collect();
+    let (s, r) = hub.call(
+        "POST",
+        "/rollouts",
+        Some(json!({"state": state, "commit-msg": "roll", "devices": ids,
+                    "waves": [1, 1, 1], "failure-threshold": 0.0})),
+    );
+    assert_eq!(s, 201, "{r}");
+    let rid = r["id"].as_str().unwrap().to_string();
+
+    // 6. wave 1 updates; wave 2 fails (its device rolls back and reboots)
+    assert!(wait(60, || hub.step(&ids[0], 1)["progress"]["status"]
+        == "UPDATED"));
+    let (mut dev2, _) = devs.remove(1);
+    assert!(dev2.wait_exit(90).is_some(), "the failed update reboots");
+    let dev2 = start_with_cmdline(
+        &d.path().join("dev2"),
+        None,
+        &hub_cmdline(&relay, Some(&tok)),
+    );
+    let rollout = || hub.call("GET", &format!("/rollouts/{rid}"), None).1;
+    assert!(
+        wait(60, || rollout()["status"] == "paused"),
+        "{}",
+        rollout()
+    );
+    let r = rollout();
+    assert!(r["reason"].as_str().unwrap().contains("wave 2"), "{r}");
+    assert_eq!(hub.step(&ids[1], 1)["progress"]["status"], "ERROR");
+    // the third device is never updated: no step, nothing installed
+    assert_eq!(r["waves"][2]["status"], "pending", "{r}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (s, _) = hub.call("GET", &format!("/trails/{}/steps/1", ids[2]), None);
+    assert_eq!(s, 404);
+    // (devs[1] is the third device now)
+    assert!(!devs[1].0.log.lock().unwrap().contains("remote revision"));
+    assert!(dev2.wait_log("revision 0: status READY", 30));
+    dev2.stop();
+    for (dev, _) in devs {
+        dev.stop();
+    }
 }
