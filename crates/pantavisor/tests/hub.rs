@@ -11,8 +11,9 @@
 //! a broken revision posted to it rolls back and is reported ERROR.
 //! Long form (`bash scripts/hub-e2e-long.sh`, the ignored tests): a
 //! download cut by the hub going away resumes at its byte; the runtime
-//! killed while DOWNLOADING resumes too, with its retry counted; a staged
-//! rollout over 3 devices pauses itself when its second wave fails.
+//! killed while DOWNLOADING resumes too, with its retry counted (killed
+//! twice with `PV_REVISION_RETRIES=3`: WONTGO); a staged rollout over 3
+//! devices pauses itself when its second wave fails.
 
 mod device;
 
@@ -1000,4 +1001,76 @@ fn staged_rollout_pauses_when_its_second_wave_fails() {
     for (dev, _) in devs {
         dev.stop();
     }
+}
+
+#[test]
+#[ignore = "long form: bash scripts/hub-e2e-long.sh"]
+fn runtime_killed_twice_while_downloading_ends_wontgo() {
+    if !can_run() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let hub = Hub::start(d.path());
+    let relay = Relay::start(hub.url.rsplit(':').next().unwrap().parse().unwrap());
+    let script = sleeper("base");
+    let tok = hub.join_token();
+    let dev = hub_device(
+        d.path(),
+        &relay,
+        Some(&tok),
+        &[App::new("base", "app", &script)],
+        0,
+    );
+    // read by the runtimes started after the kills
+    let conf = d.path().join("pantavisor.config");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{text}PV_REVISION_RETRIES=3\n")).unwrap();
+    let id = device_id(&dev);
+    assert!(wait(30, || hub.step(&id, 0)["progress"]["status"] == "DONE"));
+
+    // spec runtime.md §14 test 28: killed twice while DOWNLOADING (each
+    // time the hub went away first, so that the download is under way),
+    // the third start ends the update WONTGO
+    let arm = || {
+        relay.set_down(false);
+        let at = relay.blob_bytes.load(Ordering::SeqCst) + (2 << 20);
+        relay.cut_after.store(at, Ordering::SeqCst);
+    };
+    arm();
+    post_app(
+        d.path(),
+        &hub,
+        &id,
+        "big",
+        &strs(&sleeping("big")),
+        Some(("blob.bin", &noise(6 << 20))),
+        |_| {},
+    );
+    let mut dev = dev;
+    for attempt in 1..=2 {
+        assert!(
+            wait(60, || relay.down.load(Ordering::SeqCst)),
+            "attempt {attempt} never cut"
+        );
+        dev.stop_with(nix::sys::signal::Signal::SIGKILL);
+        let retries =
+            std::fs::read_to_string(d.path().join("storage/cache/hub-downloads/rev-1.retries"))
+                .unwrap();
+        assert_eq!(retries, attempt.to_string());
+        if attempt == 1 {
+            arm();
+        } else {
+            relay.set_down(false);
+        }
+        dev = start_with_cmdline(d.path(), None, &hub_cmdline(&relay, Some(&tok)));
+    }
+    let (seen, last) = watch_step(&hub, &id, 1, 60);
+    assert_eq!(last["status"], "WONTGO", "{seen:?} {last}");
+    assert_eq!(
+        last["status-msg"], "Max update processing retries reached",
+        "{last}"
+    );
+    assert_eq!(last["retries"], 3, "{last}");
+    assert!(!dev.log.lock().unwrap().contains("remote revision 1"));
+    dev.stop();
 }
