@@ -170,8 +170,9 @@ struct Relay {
     /// Go down once this many blob bytes went by (0: never).
     cut_after: Arc<AtomicU64>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
-    /// (revision, status) of every progress report that went by, in order.
-    reports: Arc<Mutex<Vec<(String, String)>>>,
+    /// (revision, status, when) of every progress report that went by,
+    /// in order.
+    reports: Arc<Mutex<Vec<(String, String, Instant)>>>,
 }
 
 /// The revision of a progress report's request line
@@ -249,7 +250,7 @@ impl Relay {
                         if let Some(rev) = &report {
                             let mut r = reports.lock().unwrap();
                             for st in statuses(chunk) {
-                                r.push((rev.clone(), st));
+                                r.push((rev.clone(), st, Instant::now()));
                             }
                         }
                     })
@@ -281,12 +282,20 @@ impl Relay {
     /// The statuses reported for `rev`, repeats of one status merged.
     fn reported(&self, rev: &str) -> Vec<String> {
         let mut out: Vec<String> = vec![];
-        for (r, st) in self.reports.lock().unwrap().iter() {
+        for (r, st, _) in self.reports.lock().unwrap().iter() {
             if r == rev && out.last() != Some(st) {
                 out.push(st.clone());
             }
         }
         out
+    }
+
+    /// When the first report of `status` for `rev` went by.
+    fn reported_at(&self, rev: &str, status: &str) -> Option<Instant> {
+        let r = self.reports.lock().unwrap();
+        r.iter()
+            .find(|(r, st, _)| r == rev && st == status)
+            .map(|(_, _, t)| *t)
     }
 
     fn set_down(&self, down: bool) {
@@ -649,9 +658,14 @@ fn join_token_device_syncs_updates_and_exchanges_metadata() {
         got >= changed && got < changed + 4 * 1024,
         "{got} vs {changed}"
     );
+    // the device's part: from its first report (it polled the step) on
+    let queued = relay.reported_at("1", "QUEUED").unwrap();
+    let updated = relay.reported_at("1", "UPDATED").unwrap();
     eprintln!(
-        "hub-e2e: post to UPDATED {:.2}s; downloaded {got} B for {changed} B changed ({:.3}x)",
+        "hub-e2e: post to UPDATED {:.2}s; QUEUED to UPDATED {:.2}s; \
+         downloaded {got} B for {changed} B changed ({:.3}x)",
         elapsed.as_secs_f64(),
+        (updated - queued).as_secs_f64(),
         got as f64 / changed as f64
     );
     assert!(wait(10, || meta("pantavisor.revision") == "1"));
