@@ -23,6 +23,7 @@ pub mod export;
 pub mod get;
 pub mod gotext;
 pub mod history;
+pub mod hub;
 pub mod parts;
 pub mod progress;
 pub mod remote;

@@ -27,11 +27,16 @@ impl Progress {
     /// small; `total` is only called when bars are drawn, so that a quiet
     /// run does not stat every file for nothing).
     pub fn bytes(&self, what: &str, total: impl FnOnce() -> u64) -> Bar {
+        self.bytes_over(what, 64 << 20, total)
+    }
+
+    /// As [`Progress::bytes`], drawn from `min` bytes on.
+    pub fn bytes_over(&self, what: &str, min: u64, total: impl FnOnce() -> u64) -> Bar {
         if !self.enabled {
             return Bar(None);
         }
         let total = total();
-        if total < 64 << 20 {
+        if total < min {
             return Bar(None);
         }
         let pb = ProgressBar::new(total);
@@ -63,9 +68,32 @@ impl Bar {
             b.inc(n());
         }
     }
+    /// `r`, advancing the bar by what is read from it.
+    pub fn reader<R: std::io::Read>(&self, r: R) -> BarReader<R> {
+        BarReader {
+            inner: r,
+            bar: self.0.clone(),
+        }
+    }
     pub fn finish(&self) {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
         }
+    }
+}
+
+/// A reader that advances a bar.
+pub struct BarReader<R> {
+    inner: R,
+    bar: Option<ProgressBar>,
+}
+
+impl<R: std::io::Read> std::io::Read for BarReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(b) = &self.bar {
+            b.inc(n as u64);
+        }
+        Ok(n)
     }
 }

@@ -26,6 +26,16 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub access_token: Option<String>,
+    /// Hub API base for login and fleet commands (default: the hub you
+    /// logged in to).
+    #[arg(long, env = "PVR_BASEURL", global = true)]
+    pub baseurl: Option<String>,
+    /// Username for logins the hub asks for (scripts; else a prompt).
+    #[arg(long, env = "PVR_USER", global = true)]
+    pub user: Option<String>,
+    /// Password for logins the hub asks for.
+    #[arg(long, env = "PVR_PASSWORD", global = true, hide_env_values = true)]
+    pub password: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -142,6 +152,9 @@ pub enum Cmd {
         /// Ask a device to store the revision without running it.
         #[arg(long = "no-run")]
         no_run: bool,
+        /// Print the remote's answer (the new step) as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Upload every object of the committed state to an objects endpoint.
     Putobjects {
@@ -178,6 +191,38 @@ pub enum Cmd {
     /// Sign the committed state and verify signatures (pvs@2).
     #[command(alias = "s")]
     Sig(crate::cmd_sig::SigArgs),
+    /// Log in to a hub (asks for credentials) and show the token's claims.
+    Login {
+        /// Hub URL (`https://hub`, or its auth endpoint `https://hub/auth`).
+        #[arg(value_name = "HUB-URL")]
+        url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show who you are logged in as, per hub.
+    Whoami {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Claim a device with the challenge it shows.
+    Claim {
+        #[arg(short = 'c', long = "challenge", required = true)]
+        challenge: String,
+        /// <hub>/devices/<device-id>
+        #[arg(value_name = "DEVICE-URL")]
+        url: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Devices on the hub: ls, get, set, ps, logs.
+    Device(crate::cmd_hub::DeviceArgs),
+    /// Each device with its latest revision and progress (as `device ps`).
+    Ps {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Staged rollouts of the committed state over many devices.
+    Rollout(crate::cmd_rollout::RolloutArgs),
     /// Lay out a state as a device trail with hard links.
     Deploy {
         /// <deploy-dir> [<repository>[#<part>,…] …]
@@ -190,22 +235,30 @@ pub enum Cmd {
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Exit> {
+    let config_dir = cli
+        .config_dir
+        .clone()
+        .unwrap_or_else(pvr_core::config::default_config_dir);
+    let session = pvr_core::remote::Session::new(
+        pvr_core::remote::auth::TokenCache::new(&config_dir),
+        crate::cmd_hub::credentials(cli.user.clone(), cli.password.clone()),
+        matches!(cli.cmd, Cmd::Login { .. }),
+    );
     let ctx = Ctx {
-        config_dir: cli
-            .config_dir
-            .clone()
-            .unwrap_or_else(pvr_core::config::default_config_dir),
+        config_dir,
         progress: if cli.quiet {
             pvr_core::progress::Progress::quiet()
         } else {
             pvr_core::progress::Progress::auto()
         },
         cwd: std::env::current_dir()?,
-        client: pvr_core::remote::Client::new(
+        client: pvr_core::remote::Client::with_session(
             cli.access_token
                 .clone()
                 .or_else(|| std::env::var("PVR_ACCESSTOKEN").ok()),
+            session,
         ),
+        baseurl: cli.baseurl.clone(),
     };
     match cli.cmd {
         Cmd::Init { objects, spec } => cmd_repo::init(&ctx, objects, spec),
@@ -264,6 +317,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             rev,
             force,
             no_run,
+            json,
         } => cmd_remote::post(
             &ctx,
             pvr_core::remote::post::PostOptions {
@@ -273,8 +327,20 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
                 rev,
                 force,
                 run: !no_run,
+                progress: ctx.progress,
             },
+            json,
         ),
+        Cmd::Login { url, json } => crate::cmd_hub::login(&ctx, url, json),
+        Cmd::Whoami { json } => crate::cmd_hub::whoami(&ctx, json),
+        Cmd::Claim {
+            challenge,
+            url,
+            json,
+        } => crate::cmd_hub::claim(&ctx, &challenge, &url, json),
+        Cmd::Device(a) => crate::cmd_hub::device(&ctx, a),
+        Cmd::Rollout(a) => crate::cmd_rollout::run(&ctx, a),
+        Cmd::Ps { json } => crate::cmd_hub::ps_cmd(&ctx, json),
         Cmd::Putobjects { args, force } => {
             let [endpoint] = <[String; 1]>::try_from(args)
                 .map_err(|_| Exit::code(2, "Push requires exactly 1 argument. See --help."))?;
@@ -344,12 +410,19 @@ pub struct Ctx {
     pub cwd: PathBuf,
     /// For http(s) remotes, with the user's token.
     pub client: pvr_core::remote::Client,
+    /// `--baseurl`: the hub of fleet commands.
+    pub baseurl: Option<String>,
 }
 
 impl Ctx {
     /// A reference as typed, with the device shorthand expanded.
     pub fn reference(&self, r: &str) -> String {
         pvr_core::remote::expand_reference(r, &self.cwd)
+    }
+
+    /// The token cache (`auth.json`) of the config directory.
+    pub fn token_cache(&self) -> pvr_core::remote::auth::TokenCache {
+        pvr_core::remote::auth::TokenCache::new(&self.config_dir)
     }
 
     pub fn repo(&self) -> Result<pvr_core::Repo, pvr_core::Error> {

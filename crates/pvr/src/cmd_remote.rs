@@ -10,7 +10,7 @@ fn progress_line(l: &str) {
     eprintln!("{l}");
 }
 
-pub fn post(ctx: &Ctx, mut opts: post_core::PostOptions) -> Result<(), Exit> {
+pub fn post(ctx: &Ctx, mut opts: post_core::PostOptions, json: bool) -> Result<(), Exit> {
     let mut repo = ctx.repo().code(3)?;
     opts.url = opts.url.map(|u| ctx.reference(&u));
     let report = post_core::post(&mut repo, &ctx.client, &opts, &progress_line).code(3)?;
@@ -25,13 +25,24 @@ pub fn post(ctx: &Ctx, mut opts: post_core::PostOptions) -> Result<(), Exit> {
         eprintln!("WARNING: the remote did not run the revision: {e}");
     }
     eprintln!("{}", report.message());
+    if json {
+        outln!("{}", pretty::to_string(&report.response, pretty::PVR_JSON));
+    }
     Ok(())
 }
 
 pub fn putobjects(ctx: &Ctx, endpoint: &str, force: bool) -> Result<(), Exit> {
     let repo = ctx.repo().code(3)?;
     let report =
-        upload::put_objects(&repo, &ctx.client, endpoint, force, &progress_line).code(3)?;
+        upload::put_objects(
+        &repo,
+        &ctx.client,
+        endpoint,
+        force,
+        &progress_line,
+        &ctx.progress,
+    )
+    .code(3)?;
     eprintln!(
         "Uploaded {} objects ({} bytes); {} already on the remote",
         report.uploaded.len(),

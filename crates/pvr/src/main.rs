@@ -11,8 +11,10 @@ macro_rules! outln {
 
 mod cli;
 mod cmd_app;
+mod cmd_hub;
 mod cmd_remote;
 mod cmd_repo;
+mod cmd_rollout;
 mod cmd_sig;
 mod cmd_transfer;
 mod exit;

@@ -18,11 +18,14 @@ use serde_json::Value;
 
 use crate::Result;
 
+pub mod auth;
 pub mod fetch;
 pub mod post;
+mod session;
 mod refs;
 pub mod upload;
 
+pub use session::Session;
 pub use refs::{
     clone_dir_name, expand_reference, is_url, join_path, with_trailing_slash, DEVICE_PORT,
 };
@@ -50,7 +53,7 @@ pub enum RemoteError {
         /// `: <the server's message>` when it sent one, else empty.
         detail: String,
     },
-    #[error("{method} {url}: access denied ({code} {status}); give a token with -a/--access-token or PVR_AUTH")]
+    #[error("{method} {url}: access denied ({code} {status}); log in with 'pvr login <hub>' (or give a token with -a/--access-token or PVR_AUTH)")]
     Unauthorized {
         method: String,
         url: String,
@@ -71,10 +74,22 @@ pub enum RemoteError {
 
 /// An HTTP client for remotes, with the bearer token of the user. The
 /// underlying connection pool is built on first use.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Client {
+    /// A token given on the command line: sent as is, no login.
     token: Option<String>,
+    /// Logins through the hub's 401 discovery, with a token cache.
+    session: Option<Session>,
     http: OnceLock<HttpClient>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("session", &self.session.is_some())
+            .finish()
+    }
 }
 
 impl Client {
@@ -83,16 +98,37 @@ impl Client {
     pub fn new(token: Option<String>) -> Self {
         Client {
             token: token.filter(|t| !t.is_empty()),
+            session: None,
             http: OnceLock::new(),
         }
     }
 
-    /// The bearer token, if any.
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+    /// A client that logs in when a hub asks (401 with `ph-aeps`), with
+    /// tokens cached in `session`'s config directory. An explicit `token`
+    /// disables logins.
+    pub fn with_session(token: Option<String>, session: Session) -> Self {
+        Client {
+            session: Some(session),
+            ..Client::new(token)
+        }
     }
 
-    fn http(&self, url: &str) -> Result<&HttpClient> {
+    /// The bearer token, if any: the explicit one, else the one the
+    /// session logged in with.
+    pub fn token(&self) -> Option<String> {
+        self.token.clone().or_else(|| {
+            self.session
+                .as_ref()
+                .and_then(|s| s.current().map(|(_, t)| t))
+        })
+    }
+
+    /// The session, if logins are enabled.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    pub(crate) fn http(&self, url: &str) -> Result<&HttpClient> {
         if let Some(c) = self.http.get() {
             return Ok(c);
         }
@@ -110,8 +146,9 @@ impl Client {
     }
 
     /// Send one request; the status is not checked. `auth` adds the bearer
-    /// token (never for signed URLs); `long` lifts the overall time limit
-    /// (object bytes).
+    /// token (never for signed URLs) and, with a session, logs in when the
+    /// hub asks and sends the request again; `long` lifts the overall time
+    /// limit (object bytes).
     pub(crate) fn send(
         &self,
         method: Method,
@@ -124,14 +161,52 @@ impl Client {
             url: redact(url),
             msg: e.to_string(),
         })?;
-        let mut rq = self.http(url)?.request(method, u);
+        let session = self.session.as_ref().filter(|_| auth && self.token.is_none());
+        let Some(session) = session else {
+            let token = if auth { self.token.as_deref() } else { None };
+            return self.send_once(method, &u, token, body, long);
+        };
+        let sent = session.token_for(self, &u)?;
+        // a JSON body can be sent again after a login; a stream cannot
+        let again = match &body {
+            Some(Payload::Json(b)) => Some(Some(Payload::Json(b.clone()))),
+            Some(Payload::Stream(..)) => None,
+            None => Some(None),
+        };
+        let r = self.send_once(method.clone(), &u, sent.as_deref(), body, long)?;
+        if !matches!(r.status().as_u16(), 401 | 403) {
+            return Ok(r);
+        }
+        let Some(challenge) = r
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::Challenge::parse)
+        else {
+            return Ok(r);
+        };
+        let Some(again) = again else { return Ok(r) };
+        match session.obtain(self, &challenge, sent.as_deref())? {
+            Some(token) => self.send_once(method, &u, Some(&token), again, long),
+            None => Ok(r),
+        }
+    }
+
+    fn send_once(
+        &self,
+        method: Method,
+        u: &Url,
+        token: Option<&str>,
+        body: Option<Payload>,
+        long: bool,
+    ) -> Result<Response> {
+        let url = u.as_str();
+        let mut rq = self.http(url)?.request(method, u.clone());
         if !long {
             rq = rq.timeout(CALL_TIMEOUT);
         }
-        if auth {
-            if let Some(t) = &self.token {
-                rq = rq.header(AUTHORIZATION, format!("Bearer {t}"));
-            }
+        if let Some(t) = token {
+            rq = rq.header(AUTHORIZATION, format!("Bearer {t}"));
         }
         match body {
             Some(Payload::Json(b)) => {
@@ -164,9 +239,31 @@ impl Client {
     }
 
     /// `GET url` with the token, parsed as JSON.
-    pub(crate) fn get_json(&self, url: &str) -> Result<Value> {
+    pub fn get_json(&self, url: &str) -> Result<Value> {
         let r = self.get_ok(url)?;
         read_json(url, r)
+    }
+
+    /// `method url` with the token and a JSON body (canonical), the answer
+    /// parsed as JSON (`null` when empty); any non-2xx answer is an error.
+    pub fn call_json(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Value> {
+        let payload = body.map(|b| Payload::Json(pv_json::to_canonical(b)));
+        let r = self.send(method.clone(), url, true, payload, false)?;
+        let r = check(method.as_str(), url, r)?;
+        let bytes = r.bytes().map_err(|e| RemoteError::Unreachable {
+            url: redact(url),
+            msg: error_chain(&e),
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        pv_json::parse(&bytes).map_err(|e| {
+            RemoteError::BadAnswer {
+                url: redact(url),
+                msg: format!("not JSON: {e}"),
+            }
+            .into()
+        })
     }
 }
 
@@ -347,7 +444,15 @@ impl Remote {
 pub fn discover(client: &Client, url: &str) -> Result<Remote> {
     let base = url.split_once('#').map_or(url, |(l, _)| l);
     let pvrremote = join_path(base, ".pvrremote")?;
-    let raw = client.get_json(&pvrremote)?;
+    let raw = match client.get_json(&pvrremote) {
+        Ok(v) => v,
+        Err(crate::Error::Remote(RemoteError::RestFailed { code: 404, .. }))
+            if nick_path(base).is_some() =>
+        {
+            return discover(client, &resolve_nick_url(client, base)?);
+        }
+        Err(e) => return Err(e),
+    };
     if !raw.is_object() {
         return Err(RemoteError::BadAnswer {
             url: redact(&pvrremote),
@@ -360,6 +465,58 @@ pub fn discover(client: &Client, url: &str) -> Result<Remote> {
         url: base.to_string(),
         info: RemoteInfo::from_value(&raw, parsed.as_ref()),
         raw,
+    })
+}
+
+/// `<hub>/<user-nick>/<device-nick>[/<rev>|/steps/<rev>]`: the nicks and
+/// the revision, for hubs that do not serve `.pvrremote` there.
+fn nick_path(url: &str) -> Option<(String, String, Option<String>)> {
+    let u = Url::parse(url).ok()?;
+    let segs: Vec<&str> = u.path_segments()?.filter(|s| !s.is_empty()).collect();
+    let rev = |r: &str| r.parse::<i64>().ok().map(|_| r.to_string());
+    let (user, dev, rev) = match segs.as_slice() {
+        [u, d] => (u, d, None),
+        [u, d, r] => (u, d, Some(rev(r)?)),
+        [u, d, "steps", r] => (u, d, Some(rev(r)?)),
+        _ => return None,
+    };
+    if matches!(*user, "trails" | "devices" | "cgi-bin" | "objects" | "auth") {
+        return None;
+    }
+    Some((user.to_string(), dev.to_string(), rev))
+}
+
+/// The trail URL of `<hub>/<user-nick>/<device-nick>[…]`, found through
+/// `GET <hub>/devices/np/<user-nick>/<device-nick>`.
+fn resolve_nick_url(client: &Client, url: &str) -> Result<String> {
+    let (user, dev, rev) = nick_path(url).expect("checked by the caller");
+    let u = Url::parse(url).map_err(|e| RemoteError::BadUrl {
+        url: redact(url),
+        msg: e.to_string(),
+    })?;
+    let origin = u.origin().ascii_serialization();
+    let mut np = Url::parse(&origin).map_err(|e| RemoteError::BadUrl {
+        url: redact(url),
+        msg: e.to_string(),
+    })?;
+    np.path_segments_mut()
+        .map_err(|_| RemoteError::BadUrl {
+            url: redact(url),
+            msg: "cannot be a base".into(),
+        })?
+        .extend(["devices", "np", &user, &dev]);
+    let d = client.get_json(np.as_str())?;
+    let id = d
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        .ok_or_else(|| RemoteError::BadAnswer {
+            url: redact(np.as_str()),
+            msg: "no device id".into(),
+        })?;
+    Ok(match rev {
+        Some(r) => format!("{origin}/trails/{id}/steps/{r}"),
+        None => format!("{origin}/trails/{id}"),
     })
 }
 

@@ -8,6 +8,7 @@ use pv_types::State;
 
 use super::upload::{upload_objects, upload_plan, UploadReport};
 use super::{check, discover, is_url, read_json, redact, Client, Payload, Remote, RemoteError};
+use crate::progress::Progress;
 use crate::{Error, Repo, Result};
 
 /// Build the body of `POST post-url`: the `envelope` object (default `{}`)
@@ -76,6 +77,8 @@ pub struct PostOptions {
     pub force: bool,
     /// `false` sets `"run": false` (a device then stores but does not run it).
     pub run: bool,
+    /// Bars for the upload (on a terminal).
+    pub progress: Progress,
 }
 
 impl Default for PostOptions {
@@ -87,6 +90,7 @@ impl Default for PostOptions {
             rev: None,
             force: false,
             run: true,
+            progress: Progress::quiet(),
         }
     }
 }
@@ -176,7 +180,15 @@ pub fn post(
     };
     if !plan.is_empty() {
         let ep = remote.objects_endpoint()?;
-        let r = upload_objects(client, ep, &repo.objects, &plan, opts.force, log)?;
+        let r = upload_objects(
+            client,
+            ep,
+            &repo.objects,
+            &plan,
+            opts.force,
+            log,
+            &opts.progress,
+        )?;
         upload = UploadReport {
             in_baseline: upload.in_baseline,
             ..r

@@ -372,7 +372,7 @@ fn clone_modify_post_uploads_only_missing_objects() {
     // and offers no upload URL, so nothing is uploaded
     srv.lock().unwrap().log.clear();
     let ep = format!("{url}/objects");
-    let rep = put_objects(&repo, &client, &ep, true, &log).unwrap();
+    let rep = put_objects(&repo, &client, &ep, true, &log, &Default::default()).unwrap();
     assert_eq!((rep.announced, rep.present), (4, 4));
     assert!(rep.uploaded.is_empty());
     assert!(srv

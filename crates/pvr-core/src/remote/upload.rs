@@ -12,10 +12,14 @@ use super::{
     check, is_url, join_path, parallel, read_json, redact, with_trailing_slash, Client, Payload,
     RemoteError,
 };
+use crate::progress::Progress;
 use crate::{Repo, Result};
 
 /// Uploads in flight at once.
 pub const UPLOAD_WORKERS: usize = 5;
+
+/// Uploads smaller than this draw no bar (they are over in a blink).
+const UPLOAD_BAR_MIN: u64 = 1 << 20;
 
 /// The (state key, object) pairs of `state` to announce to a remote whose
 /// current state is `baseline`: every object reference whose object the
@@ -62,6 +66,7 @@ pub fn upload_objects(
     plan: &[(String, ObjectId)],
     force: bool,
     log: &(dyn Fn(&str) + Sync),
+    progress: &Progress,
 ) -> Result<UploadReport> {
     let mut sizes = BTreeMap::new();
     for (_, id) in plan {
@@ -151,9 +156,12 @@ pub fn upload_objects(
         .into_iter()
         .map(|(id, (key, url))| (id, key, url))
         .collect();
+    let bar = progress.bytes_over("upload", UPLOAD_BAR_MIN, || {
+        jobs.iter().map(|(id, _, _)| sizes[id]).sum()
+    });
     parallel(&jobs, UPLOAD_WORKERS, |(id, key, url)| {
         let len = sizes[id];
-        let f = pool.open_raw(id)?;
+        let f = bar.reader(pool.open_raw(id)?);
         // signed URLs carry their own credentials: no bearer token
         let r = client.send(
             Method::PUT,
@@ -166,6 +174,7 @@ pub fn upload_objects(
         log(&format!("{key} [OK uploaded {len} bytes]"));
         Ok(())
     })?;
+    bar.finish();
     for (id, _, _) in jobs {
         report.bytes += sizes[&id];
         report.uploaded.push(id);
@@ -187,13 +196,22 @@ pub fn put_objects(
     objects_endpoint: &str,
     force: bool,
     log: &(dyn Fn(&str) + Sync),
+    progress: &Progress,
 ) -> Result<UploadReport> {
     if !is_url(objects_endpoint) {
         return Err(RemoteError::NotRemote(objects_endpoint.to_string()).into());
     }
     let state = repo.pristine()?;
     let plan = upload_plan(&state, None);
-    upload_objects(client, objects_endpoint, &repo.objects, &plan, force, log)
+    upload_objects(
+        client,
+        objects_endpoint,
+        &repo.objects,
+        &plan,
+        force,
+        log,
+        progress,
+    )
 }
 
 #[cfg(test)]
