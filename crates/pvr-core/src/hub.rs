@@ -388,7 +388,10 @@ mod tests {
             api_base("http://127.0.0.1:9/auth").unwrap(),
             "http://127.0.0.1:9"
         );
-        assert_eq!(api_base("https://hub.example/").unwrap(), "https://hub.example");
+        assert_eq!(
+            api_base("https://hub.example/").unwrap(),
+            "https://hub.example"
+        );
         assert!(api_base("ftp://x").is_err());
         assert!(api_base("hub").is_err());
         assert_eq!(
@@ -426,7 +429,10 @@ mod tests {
     #[test]
     fn meta_arguments() {
         let m = meta_pairs(&["a=1".into(), "b=x=y".into(), "c=".into()]).unwrap();
-        assert_eq!(Value::Object(m), serde_json::json!({"a":"1","b":"x=y","c":""}));
+        assert_eq!(
+            Value::Object(m),
+            serde_json::json!({"a":"1","b":"x=y","c":""})
+        );
         assert!(meta_pairs(&["novalue".into()]).is_err());
         assert!(meta_pairs(&["=v".into()]).is_err());
     }

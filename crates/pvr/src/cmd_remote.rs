@@ -33,8 +33,7 @@ pub fn post(ctx: &Ctx, mut opts: post_core::PostOptions, json: bool) -> Result<(
 
 pub fn putobjects(ctx: &Ctx, endpoint: &str, force: bool) -> Result<(), Exit> {
     let repo = ctx.repo().code(3)?;
-    let report =
-        upload::put_objects(
+    let report = upload::put_objects(
         &repo,
         &ctx.client,
         endpoint,

@@ -108,7 +108,10 @@ pub fn run(ctx: &Ctx, a: RolloutArgs) -> Result<(), Exit> {
         RolloutCmd::Ls { json } => {
             let list = hub::rollouts(c, &base)?;
             if json {
-                outln!("{}", pretty::to_string(&Value::Array(list), pretty::PVR_JSON));
+                outln!(
+                    "{}",
+                    pretty::to_string(&Value::Array(list), pretty::PVR_JSON)
+                );
                 return Ok(());
             }
             outln!("ID                        STATUS    WAVES  DONE  FAILED  REASON");
@@ -170,7 +173,11 @@ fn show(r: &Value) {
         let devices: Vec<String> = w
             .get("devices")
             .and_then(Value::as_array)
-            .map(|d| d.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         outln!(
             "  wave {}: {:<8} done {} failed {} pending {}  {}",

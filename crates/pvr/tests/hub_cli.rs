@@ -49,12 +49,20 @@ fn login_discovers_the_auth_endpoint_and_caches_the_token() {
     let tok = cached_token(&cfg, &h.url).expect("token cached under the ph-aeps key");
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(cfg.join("auth.json")).unwrap().permissions().mode();
+        let mode = fs::metadata(cfg.join("auth.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // the hub accepts the cached token as is
     assert_eq!(
-        call("GET", &format!("{}/auth/auth_status", h.url), Some(&tok), Value::Null)["nick"],
+        call(
+            "GET",
+            &format!("{}/auth/auth_status", h.url),
+            Some(&tok),
+            Value::Null
+        )["nick"],
         "alice"
     );
     // later runs use the cache, without credentials
@@ -93,7 +101,9 @@ fn tokens_are_refreshed_before_expiry_and_renewed_after() {
     creds.ok(t.path(), &["login", &h.url]);
     let first = cached_token(&cfg, &h.url).unwrap();
     let exp1 = exp_of(&first);
-    wait_until("the token nears expiry", || exp1 - now() < 4 && exp1 - now() > 1);
+    wait_until("the token nears expiry", || {
+        exp1 - now() < 4 && exp1 - now() > 1
+    });
     anon.ok(t.path(), &["device", "ls"]);
     let second = cached_token(&cfg, &h.url).unwrap();
     assert_ne!(second, first, "refreshed");
@@ -115,7 +125,11 @@ fn tokens_are_refreshed_before_expiry_and_renewed_after() {
 
 fn write_app(repo: &Path, name: &str, body: &str) {
     fs::create_dir_all(repo.join(name)).unwrap();
-    fs::write(repo.join(name).join("run.json"), format!(r#"{{"name":"{name}"}}"#)).unwrap();
+    fs::write(
+        repo.join(name).join("run.json"),
+        format!(r#"{{"name":"{name}"}}"#),
+    )
+    .unwrap();
     fs::write(repo.join(name).join("data.bin"), body).unwrap();
 }
 
@@ -176,9 +190,15 @@ fn claim_clone_post_and_get_through_the_hub() {
     );
 
     // clone by trail and by <user-nick>/<device-nick>: the same files
-    pvr.ok(t.path(), &["clone", &format!("{}/trails/{id}", h.url), "by-id"]);
+    pvr.ok(
+        t.path(),
+        &["clone", &format!("{}/trails/{id}", h.url), "by-id"],
+    );
     let (out, _) = pvr.ok(t.path(), &["clone", &format!("{}/carol/{nick}", h.url)]);
-    assert!(out.contains(&format!("Successfully cloned: {}", t.path().join(&nick).display())));
+    assert!(out.contains(&format!(
+        "Successfully cloned: {}",
+        t.path().join(&nick).display()
+    )));
     let by_id = t.path().join("by-id");
     let by_nick = t.path().join(&nick);
     assert_eq!(fs::read(by_id.join("base/data.bin")).unwrap(), factory_obj);
@@ -298,14 +318,20 @@ fn device_commands_show_and_change_the_fleet() {
     assert_eq!(parse(&out)["id"], json!(id));
 
     let (out, _) = pvr.ok(t.path(), &["device", "set", id, "a=1", "b=two"]);
-    assert!(out.ends_with("user-meta field Updated Successfully\n"), "{out}");
+    assert!(
+        out.ends_with("user-meta field Updated Successfully\n"),
+        "{out}"
+    );
     let meta = call(
         "GET",
         &format!("{}/devices/{id}/user-meta", h.url),
         Some(&utok),
         Value::Null,
     );
-    assert_eq!((meta["a"].clone(), meta["b"].clone()), (json!("1"), json!("two")));
+    assert_eq!(
+        (meta["a"].clone(), meta["b"].clone()),
+        (json!("1"), json!("two"))
+    );
     pvr.fails(t.path(), &["device", "set", id, "novalue"]);
 
     for args in [&["device", "ps", "--json"][..], &["ps", "--json"][..]] {
@@ -318,21 +344,134 @@ fn device_commands_show_and_change_the_fleet() {
     let (out, _) = pvr.ok(t.path(), &["ps"]);
     let row = out.lines().nth(1).unwrap();
     assert!(row.starts_with(&id[..8]), "{out}");
-    assert!(row.contains("DOWNLOADING") && row.contains("25%") && row.contains("fetching objects"), "{out}");
+    assert!(
+        row.contains("DOWNLOADING") && row.contains("25%") && row.contains("fetching objects"),
+        "{out}"
+    );
 
     let (out, _) = pvr.ok(t.path(), &["device", "logs"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
         [
-            format!("2023-11-14T22:13:20Z {}:linux(pantavisor.log):INFO\tfirst line", &id[..8]),
-            format!("2023-11-14T22:13:21Z {}:app(app.log):ERROR\tsecond line", &id[..8]),
+            format!(
+                "2023-11-14T22:13:20Z {}:linux(pantavisor.log):INFO\tfirst line",
+                &id[..8]
+            ),
+            format!(
+                "2023-11-14T22:13:21Z {}:app(app.log):ERROR\tsecond line",
+                &id[..8]
+            ),
         ]
     );
-    let (out, _) = pvr.ok(t.path(), &["device", "logs", &format!("{id}@ERROR"), "--template", "json"]);
+    let (out, _) = pvr.ok(
+        t.path(),
+        &[
+            "device",
+            "logs",
+            &format!("{id}@ERROR"),
+            "--template",
+            "json",
+        ],
+    );
     let lines: Vec<Value> = out.lines().map(parse).collect();
     assert_eq!(lines.len(), 1, "{out}");
     assert_eq!(lines[0]["msg"], "second line");
     let (out, _) = pvr.ok(t.path(), &["device", "logs", "--source", "pantavisor.log"]);
     assert_eq!(out.lines().count(), 1, "{out}");
+}
+
+#[test]
+fn rollout_posts_the_committed_state_in_waves() {
+    let h = start_hub();
+    h.add_user("erin", "pw-erin");
+    let utok = h.login("erin", "pw-erin");
+    let t = tempfile::tempdir().unwrap();
+    let cfg = t.path().join("cfg");
+    let pvr = Pvr::new(&cfg)
+        .with("PVR_USER", "erin")
+        .with("PVR_PASSWORD", "pw-erin")
+        .with("PVR_BASEURL", &h.url);
+    let mut ids = vec![];
+    for _ in 0..3 {
+        let dev = h.register_device();
+        let id = dev["id"].as_str().unwrap().to_string();
+        call(
+            "PUT",
+            &format!(
+                "{}/devices/{id}?challenge={}",
+                h.url,
+                dev["challenge"].as_str().unwrap()
+            ),
+            Some(&utok),
+            json!({}),
+        );
+        call(
+            "POST",
+            &format!("{}/trails/", h.url),
+            Some(&h.device_token(&dev)),
+            json!({"#spec":"pantavisor-service-system@1"}),
+        );
+        ids.push(id);
+    }
+    let repo = t.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    pvr.ok(&repo, &["init"]);
+    write_app(&repo, "app", "rolled out\n");
+    pvr.ok(&repo, &["add", "."]);
+    pvr.ok(&repo, &["commit", "-m", "v2"]);
+    // one device per wave; the state's object is uploaded first
+    let (out, err) = pvr.ok(
+        &repo,
+        &[
+            "rollout",
+            "create",
+            "-m",
+            "v2 to all",
+            "--devices",
+            &ids.join(","),
+            "--waves",
+            "1,1,1",
+            "--json",
+        ],
+    );
+    assert!(err.contains("Uploaded 1 objects (11 bytes)"), "{err}");
+    let r = parse(&out);
+    let rid = r["id"].as_str().unwrap().to_string();
+    assert_eq!(r["status"], "running");
+    assert_eq!(r["waves"].as_array().unwrap().len(), 3);
+    assert_eq!(r["waves"][0]["status"], "running");
+    assert_eq!(r["waves"][1]["status"], "pending");
+    let first = r["waves"][0]["devices"][0].as_str().unwrap();
+    let rev = r["waves"][0]["revs"][first].as_i64().unwrap();
+    let step = call(
+        "GET",
+        &format!("{}/trails/{first}/steps/{rev}", h.url),
+        Some(&utok),
+        Value::Null,
+    );
+    let local = parse(&fs::read_to_string(repo.join(".pvr/json")).unwrap());
+    assert_eq!(step["state"], local);
+    assert_eq!(step["commit-msg"], "v2 to all");
+
+    let (out, _) = pvr.ok(&repo, &["rollout", "ls"]);
+    assert!(out.lines().nth(1).unwrap().starts_with(&rid), "{out}");
+    let (out, _) = pvr.ok(&repo, &["rollout", "pause", &rid]);
+    assert!(
+        out.starts_with(&format!("Rollout {rid}: paused (paused by erin)")),
+        "{out}"
+    );
+    let (out, _) = pvr.ok(&repo, &["rollout", "resume", &rid, "--json"]);
+    assert_eq!(parse(&out)["status"], "running");
+    let (out, _) = pvr.ok(&repo, &["rollout", "abort", &rid, "--json"]);
+    let r = parse(&out);
+    assert_eq!(r["status"], "aborted");
+    assert_eq!(r["waves"][2]["status"], "aborted");
+    let (out, _) = pvr.ok(&repo, &["rollout", "get", &rid]);
+    assert!(out.contains("wave 3: aborted"), "{out}");
+    // bad arguments change nothing on the hub
+    pvr.fails(&repo, &["rollout", "create", "--waves", "1"]);
+    pvr.fails(&repo, &["rollout", "get", "../x"]);
+    let (out, _) = pvr.ok(&repo, &["rollout", "ls", "--json"]);
+    assert_eq!(parse(&out).as_array().unwrap().len(), 1);
 }

@@ -256,10 +256,9 @@ mod tests {
 
     #[test]
     fn challenges() {
-        let c = Challenge::parse(
-            r#"JWT realm="pantahub services", ph-aeps="http://127.0.0.1:9/auth""#,
-        )
-        .unwrap();
+        let c =
+            Challenge::parse(r#"JWT realm="pantahub services", ph-aeps="http://127.0.0.1:9/auth""#)
+                .unwrap();
         assert_eq!(c.realm, "pantahub services");
         assert_eq!(c.auth_ep, "http://127.0.0.1:9/auth");
         assert_eq!(
@@ -268,7 +267,10 @@ mod tests {
         );
         let c = Challenge::parse(r#"Bearer ph-aeps="https://a/auth/,https://b/auth", realm=x"#)
             .unwrap();
-        assert_eq!((c.auth_ep.as_str(), c.realm.as_str()), ("https://a/auth", "x"));
+        assert_eq!(
+            (c.auth_ep.as_str(), c.realm.as_str()),
+            ("https://a/auth", "x")
+        );
         assert!(Challenge::parse(r#"Bearer Realm="x", error="insufficient_scope""#).is_none());
         assert!(Challenge::parse(r#"Basic realm="x", ph-aeps="h""#).is_none());
         assert!(Challenge::parse("").is_none());

@@ -21,14 +21,14 @@ use crate::Result;
 pub mod auth;
 pub mod fetch;
 pub mod post;
-mod session;
 mod refs;
+mod session;
 pub mod upload;
 
-pub use session::Session;
 pub use refs::{
     clone_dir_name, expand_reference, is_url, join_path, with_trailing_slash, DEVICE_PORT,
 };
+pub use session::Session;
 
 #[cfg(test)]
 mod tests;
@@ -161,7 +161,10 @@ impl Client {
             url: redact(url),
             msg: e.to_string(),
         })?;
-        let session = self.session.as_ref().filter(|_| auth && self.token.is_none());
+        let session = self
+            .session
+            .as_ref()
+            .filter(|_| auth && self.token.is_none());
         let Some(session) = session else {
             let token = if auth { self.token.as_deref() } else { None };
             return self.send_once(method, &u, token, body, long);

@@ -40,7 +40,10 @@ impl Session {
 
     /// The (auth endpoint, token) this run uses, once known.
     pub fn current(&self) -> Option<(String, String)> {
-        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set_current(&self, ep: &str, token: &str) {
@@ -130,7 +133,9 @@ impl Session {
         let logged_in = cur.is_some();
         if !self.fresh || logged_in {
             if let Some(p) = self.cache.get(&key)? {
-                if !p.access.is_empty() && Some(p.access.as_str()) != sent && !expired(&p.access, now)
+                if !p.access.is_empty()
+                    && Some(p.access.as_str()) != sent
+                    && !expired(&p.access, now)
                 {
                     *cur = Some((ep.clone(), p.access.clone()));
                     return Ok(Some(p.access));

@@ -85,7 +85,10 @@ impl Hub {
 
     /// Log in as a device.
     pub fn device_token(&self, dev: &Value) -> String {
-        self.login(dev["prn"].as_str().unwrap(), dev["secret"].as_str().unwrap())
+        self.login(
+            dev["prn"].as_str().unwrap(),
+            dev["secret"].as_str().unwrap(),
+        )
     }
 }
 
