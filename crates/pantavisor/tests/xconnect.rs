@@ -128,8 +128,10 @@ fn in_ns<T: Send + 'static>(pid: i64, f: impl FnOnce() -> T + Send + 'static) ->
     .unwrap()
 }
 
-/// The pids of a link's consumer and provider, once both run.
+/// The pids of a link's consumer and provider, once both run in their own
+/// roots (before its pivot, a container's `/proc/<pid>/root` is the host's).
 fn pids(dev: &Device, name: &str) -> (i64, i64) {
+    use pv_xconnect::paths::has_own_root;
     let mut out = (0, 0);
     assert!(
         device::wait(20, || {
@@ -138,7 +140,11 @@ fn pids(dev: &Device, name: &str) -> (i64, i64) {
                     l["consumer_pid"].as_i64().unwrap_or(0),
                     l["provider_pid"].as_i64().unwrap_or(0),
                 );
-                l["name"] == name && out.0 > 0 && out.1 > 0
+                l["name"] == name
+                    && out.0 > 0
+                    && out.1 > 0
+                    && has_own_root(out.0 as i32)
+                    && has_own_root(out.1 as i32)
             })
         }),
         "{name} has no running link"
@@ -480,6 +486,18 @@ const BUS_CONF: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS 
 </busconfig>
 "#;
 
+/// Shows a container's console (the bus's own reasons: `--nosyslog`) when
+/// the test fails.
+struct ConsoleOnFailure<'a>(&'a Device, &'static str);
+
+impl Drop for ConsoleOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("console of {}:\n{}", self.1, self.0.console("0", self.1));
+        }
+    }
+}
+
 /// A minimal blocking D-Bus peer for the test (zbus builds and reads the
 /// messages).
 struct Bus {
@@ -510,12 +528,13 @@ impl Bus {
         (b, string_at(&body, 0))
     }
 
-    fn fill(&mut self) {
+    /// Read more; false when the other side closed the connection.
+    fn fill(&mut self) -> bool {
         use std::io::Read;
         let mut c = [0u8; 4096];
         let n = self.s.read(&mut c).unwrap();
-        assert!(n > 0, "bus connection closed");
         self.buf.extend_from_slice(&c[..n]);
+        n > 0
     }
 
     fn line(&mut self) -> String {
@@ -525,23 +544,32 @@ impl Bus {
                 self.buf.drain(..i + 2);
                 return l;
             }
-            self.fill();
+            assert!(self.fill(), "bus connection closed");
         }
     }
 
     /// The next message: its header, body bytes and the whole message.
     fn read(&mut self) -> (pv_xconnect::dbus::Head, Vec<u8>, Vec<u8>) {
+        self.next().expect("bus connection closed")
+    }
+
+    /// [`Bus::read`], `None` once the connection is closed.
+    fn next(&mut self) -> Option<(pv_xconnect::dbus::Head, Vec<u8>, Vec<u8>)> {
         while self.buf.len() < 16 {
-            self.fill();
+            if !self.fill() {
+                return None;
+            }
         }
         let u = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
         let head = (16 + u(&self.buf, 12)).div_ceil(8) * 8;
         let total = head + u(&self.buf, 4);
         while self.buf.len() < total {
-            self.fill();
+            if !self.fill() {
+                return None;
+            }
         }
         let m: Vec<u8> = self.buf.drain(..total).collect();
-        (pv_xconnect::dbus::head(&m).unwrap(), m[head..].to_vec(), m)
+        Some((pv_xconnect::dbus::head(&m).unwrap(), m[head..].to_vec(), m))
     }
 
     fn send(&mut self, m: &zbus::Message) {
@@ -599,7 +627,7 @@ fn dbus_identity_and_interface_filter() {
     )
     .unwrap();
     let bus_script = format!(
-        "mkdir -p /run/dbus; exec /usr/bin/dbus-daemon --nofork --nopidfile --config-file=/etc/pv-test-bus.conf # {MARKER_DBUS}"
+        "mkdir -p /run/dbus; exec /usr/bin/dbus-daemon --nofork --nopidfile --nosyslog --config-file=/etc/pv-test-bus.conf # {MARKER_DBUS}"
     );
     let idle = format!(
         "touch /run/ready; trap 'exit 0' TERM; while true; do sleep 1; done # {MARKER_DBUS}"
@@ -620,6 +648,7 @@ fn dbus_identity_and_interface_filter() {
         });
     });
     let dev = start(d.path(), Some(&repo));
+    let bus_log = ConsoleOnFailure(&dev, "prov");
     assert!(dev.wait_log("status READY", 30));
     let (cons, prov) = pids(&dev, "system-bus");
     wait_ready(cons);
@@ -645,21 +674,23 @@ fn dbus_identity_and_interface_filter() {
     assert_eq!(h.kind, zbus::message::Type::MethodReturn);
     let served = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
     let s2 = served.clone();
-    std::thread::spawn(move || loop {
-        let (h, _, msg) = service.read();
-        if h.kind != zbus::message::Type::MethodCall {
-            continue;
+    // (it ends when the bus stops with the device)
+    std::thread::spawn(move || {
+        while let Some((h, _, msg)) = service.next() {
+            if h.kind != zbus::message::Type::MethodCall {
+                continue;
+            }
+            let iface = h.interface.clone().unwrap_or_default();
+            s2.lock().unwrap().push(iface.clone());
+            let r = pv_xconnect::dbus::with_header(&msg, |h| {
+                zbus::Message::method_return(h)
+                    .unwrap()
+                    .build(&(format!("pong from {iface}"),))
+                    .unwrap()
+            })
+            .unwrap();
+            service.send(&r);
         }
-        let iface = h.interface.clone().unwrap_or_default();
-        s2.lock().unwrap().push(iface.clone());
-        let r = pv_xconnect::dbus::with_header(&msg, |h| {
-            zbus::Message::method_return(h)
-                .unwrap()
-                .build(&(format!("pong from {iface}"),))
-                .unwrap()
-        })
-        .unwrap();
-        service.send(&r);
     });
 
     // the consumer, through the injected socket
@@ -703,7 +734,7 @@ fn dbus_identity_and_interface_filter() {
         Some("org.freedesktop.DBus.Error.AccessDenied")
     );
     assert_eq!(*served.lock().unwrap(), ["org.pv.Allowed"]);
-    drop(client);
+    drop((client, bus_log));
     assert_eq!(dev.stop(), 0);
     assert_clean(d.path(), MARKER_DBUS);
 }

@@ -1,6 +1,7 @@
 //! The `pv-xconnect` daemon: it reads the graph from the control socket
 //! (as the host: it runs in the runtime's cgroup), and makes the links in
-//! place match it: a new link is injected, a link whose consumer or
+//! place match it: a new link is injected (once both of its containers
+//! pivoted into their own roots), a link whose consumer or
 //! provider changed (a restart, a non-reboot update: new pids) is torn
 //! down and injected again, a link no longer in the graph is torn down.
 //!
@@ -14,13 +15,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::link::Active;
+use crate::paths::has_own_root;
 use crate::{Error, Link};
 
 /// The reconcile period of the original.
 pub const PERIOD: Duration = Duration::from_secs(5);
+/// The period while a wanted link waits for a container still setting up
+/// its root (a container starts within a fraction of a second).
+pub const SETTLING: Duration = Duration::from_millis(50);
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -37,8 +42,10 @@ pub struct Mesh {
 }
 
 impl Mesh {
-    /// Make the links in place match `links`.
-    pub fn reconcile(&mut self, links: &[Link]) {
+    /// Make the links in place match `links`; true when a wanted link
+    /// waits for a container that has not pivoted into its root yet (see
+    /// [`has_own_root`]): then reconcile again soon.
+    pub fn reconcile(&mut self, links: &[Link]) -> bool {
         let wanted: BTreeMap<_, _> = links
             .iter()
             .filter(|l| l.consumer_pid > 0 && l.provider_pid > 0)
@@ -46,8 +53,17 @@ impl Mesh {
             .collect();
         self.active
             .retain(|k, a| wanted.get(k).is_some_and(|l| **l == a.link) && a.in_place());
+        let mut settling = false;
         for (k, l) in wanted {
             if self.active.contains_key(&k) {
+                continue;
+            }
+            if !has_own_root(l.consumer_pid) || !has_own_root(l.provider_pid) {
+                debug!(
+                    "link {} → {} ({}): waiting for the containers' roots",
+                    l.provider, l.consumer, l.name
+                );
+                settling = true;
                 continue;
             }
             match Active::establish(l) {
@@ -63,6 +79,7 @@ impl Mesh {
                 ),
             }
         }
+        settling
     }
 
     /// The links in place.
@@ -140,10 +157,11 @@ pub fn run(opts: &Options) -> i32 {
     let mut mesh = Mesh::default();
     let mut last_error = String::new();
     while !stop.load(Ordering::SeqCst) {
+        let mut settling = false;
         match fetch(&opts.ctrl) {
             Ok(links) => {
                 last_error.clear();
-                mesh.reconcile(&links);
+                settling = mesh.reconcile(&links);
             }
             Err(e) => {
                 let m = e.to_string();
@@ -153,7 +171,8 @@ pub fn run(opts: &Options) -> i32 {
                 }
             }
         }
-        if !wait(opts.period, &stop) {
+        let period = if settling { SETTLING } else { opts.period };
+        if !wait(period, &stop) {
             break;
         }
     }

@@ -289,9 +289,21 @@ pub fn serve(consumer: UnixStream, provider: UnixStream, uid: u32, policy: Polic
         // bus → consumer: whole messages, so that a refusal is never
         // written into the middle of one
         let t = std::thread::spawn(move || {
-            while let Ok(Some((m, fds))) = pin.message() {
+            loop {
+                let (m, fds) = match pin.message() {
+                    Ok(Some(x)) => x,
+                    Ok(None) => {
+                        tracing::debug!("dbus link: the bus closed the connection");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!("dbus link: from the bus: {e}");
+                        break;
+                    }
+                };
                 let Ok(c) = out2.lock() else { break };
-                if send_with_fds(&c, &m, &fds).is_err() {
+                if let Err(e) = send_with_fds(&c, &m, &fds) {
+                    tracing::debug!("dbus link: to the consumer: {e}");
                     break;
                 }
             }

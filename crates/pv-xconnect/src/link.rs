@@ -16,6 +16,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rustix::fs::FileType;
 use tracing::{debug, info, warn};
@@ -23,8 +24,9 @@ use tracing::{debug, info, warn};
 use crate::paths::InContainer;
 use crate::{Error, Link};
 
-/// The connections a proxy carries, to close them with the link.
-type Conns = Arc<Mutex<HashMap<u64, (UnixStream, UnixStream)>>>;
+/// The connections a proxy carries (the consumer's end, then the
+/// provider's once connected), to close them with the link.
+type Conns = Arc<Mutex<HashMap<u64, Vec<UnixStream>>>>;
 
 /// A link in place.
 #[derive(Debug)]
@@ -100,6 +102,10 @@ impl Active {
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 let (uid, gid) = crate::dbus::role_ids(&passwd, &link.role);
+                debug!(
+                    "link {} → {}: role {} is uid {uid} gid {gid}",
+                    link.provider, link.consumer, link.role
+                );
                 Service::Dbus {
                     uid,
                     gid,
@@ -147,9 +153,14 @@ impl Active {
     }
 }
 
+/// How long a connection waits for the provider's socket to accept (a
+/// provider whose daemon is still starting): a slow provider must not
+/// cost the consumer its connection.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
 fn accept_loop(
     l: &UnixListener,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
     conns: &Conns,
     source: &InContainer,
     service: &Service,
@@ -170,25 +181,33 @@ fn accept_loop(
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let p = match connect(source, service) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!("link {name}: {e}");
-                continue;
-            }
-        };
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        if let (Ok(c2), Ok(p2), Ok(mut m)) = (c.try_clone(), p.try_clone(), conns.lock()) {
-            m.insert(id, (c2, p2));
+        if let (Ok(c2), Ok(mut m)) = (c.try_clone(), conns.lock()) {
+            m.insert(id, vec![c2]);
         }
-        let (conns, service) = (conns.clone(), service.clone());
+        let (conns, service, source) = (conns.clone(), service.clone(), source.clone());
+        let (stop, name2) = (stop.clone(), name.to_string());
         let spawned = std::thread::Builder::new()
             .name("xc-conn".into())
             .spawn(move || {
-                match service {
-                    Service::Relay => crate::relay::both_ways(c, p),
-                    Service::Rest(id) => crate::rest::serve(c, p, id),
-                    Service::Dbus { uid, policy, .. } => crate::dbus::serve(c, p, uid, policy),
+                match connect_waiting(&source, &service, &stop) {
+                    Ok(p) => {
+                        if let (Ok(p2), Ok(mut m)) = (p.try_clone(), conns.lock()) {
+                            // absent: the link is being torn down
+                            match m.get_mut(&id) {
+                                Some(v) => v.push(p2),
+                                None => return,
+                            }
+                        }
+                        match service {
+                            Service::Relay => crate::relay::both_ways(c, p),
+                            Service::Rest(id) => crate::rest::serve(c, p, id),
+                            Service::Dbus { uid, policy, .. } => {
+                                crate::dbus::serve(c, p, uid, policy)
+                            }
+                        }
+                    }
+                    Err(e) => warn!("link {name2}: {}", crate::chain(&e)),
                 }
                 if let Ok(mut m) = conns.lock() {
                     m.remove(&id);
@@ -196,6 +215,31 @@ fn accept_loop(
             });
         if let Err(e) = spawned {
             warn!("link {name}: {e}");
+        }
+    }
+}
+
+/// Connect to the provider's socket, waiting up to [`CONNECT_WAIT`] while
+/// it is not there or refuses (its daemon has not bound or listened yet).
+fn connect_waiting(
+    source: &InContainer,
+    service: &Service,
+    stop: &AtomicBool,
+) -> Result<UnixStream, Error> {
+    use std::io::ErrorKind::{ConnectionRefused, NotFound};
+    let until = Instant::now() + CONNECT_WAIT;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match connect(source, service) {
+            Err(Error::Io { ref source, .. })
+                if matches!(source.kind(), NotFound | ConnectionRefused)
+                    && Instant::now() < until
+                    && !stop.load(Ordering::SeqCst) =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            r => return r,
         }
     }
 }
@@ -219,8 +263,7 @@ impl Drop for Active {
                 let _ = t.join();
             }
             if let Ok(mut m) = p.conns.lock() {
-                for (_, (c, s)) in m.drain() {
-                    let _ = c.shutdown(std::net::Shutdown::Both);
+                for s in m.drain().flat_map(|(_, v)| v) {
                     let _ = s.shutdown(std::net::Shutdown::Both);
                 }
             }

@@ -229,6 +229,20 @@ impl InContainer {
     }
 }
 
+/// Whether process `pid` has its own root yet. A container's init is
+/// cloned in the runtime's mount namespace and pivots into its root
+/// filesystem only after it mounted everything: until then its
+/// `/proc/<pid>/root` is the host's root, and a link made through it would
+/// bind sockets, make nodes and read `/etc/passwd` on the host.
+pub fn has_own_root(pid: i32) -> bool {
+    let theirs = rustix::fs::stat(format!("/proc/{pid}/root").as_str());
+    let ours = rustix::fs::stat("/proc/self/root");
+    match (theirs, ours) {
+        (Ok(t), Ok(o)) => (t.st_dev, t.st_ino) != (o.st_dev, o.st_ino),
+        _ => false,
+    }
+}
+
 /// `/proc/self/fd/<dir>/<name>`: a path the kernel resolves through the
 /// open directory (inside the container) without another lookup.
 fn via(dir: &OwnedFd, name: &str) -> PathBuf {
@@ -265,5 +279,14 @@ mod tests {
         assert!(real.file_type().unwrap().is_none());
         let bad = InContainer::new(me, &format!("/{base}/../x"));
         assert!(bad.bind().is_err());
+    }
+
+    /// A process sharing our root (a container's init before its pivot)
+    /// has none of its own (the other case: the containers of the e2e
+    /// suite, linked only once it holds).
+    #[test]
+    fn a_shared_root_is_not_ones_own() {
+        assert!(!has_own_root(std::process::id() as i32));
+        assert!(!has_own_root(i32::MAX), "no such process");
     }
 }
