@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! pantahub serve --data DIR [--listen 127.0.0.1:12365] [--public-url URL] [--tls-cert F --tls-key F]
+//!                (env PANTAHUB_JWT_TIMEOUT_SECS: token lifetime, default 3600)
 //! pantahub user add --data DIR --nick N --email E --password P
 //! pantahub user list --data DIR
 //! pantahub token --data DIR --user NICK [--default-user-meta JSON]
@@ -180,6 +181,14 @@ async fn serve(
     let mut cfg = HubConfig::new(&url);
     if let Some(q) = quota {
         cfg.objects_quota = q;
+    }
+    // token lifetime, as the original's PANTAHUB_JWT_TIMEOUT_MINUTES (in
+    // seconds, so that tests can watch pvr refresh and renew tokens)
+    if let Ok(v) = std::env::var("PANTAHUB_JWT_TIMEOUT_SECS") {
+        cfg.token_secs =
+            v.parse().ok().filter(|s: &i64| *s > 0).with_context(|| {
+                format!("PANTAHUB_JWT_TIMEOUT_SECS={v:?}: not a number of seconds")
+            })?;
     }
     let hub = Hub::open_dir(data, cfg)
         .await

@@ -1,4 +1,4 @@
-//! pvr's hub commands against a real hub: login through the 401 `ph-aeps`
+//! pvr's hub commands against a real `pantahub serve`: login through the 401 `ph-aeps`
 //! discovery, the token cache and its refresh, claim, clone by trail and by
 //! nicks, post/get, device ls/get/set/ps/logs.
 
@@ -16,8 +16,8 @@ fn parse(s: &str) -> Value {
 
 #[test]
 fn login_discovers_the_auth_endpoint_and_caches_the_token() {
-    let h = start_hub();
-    let prn = h.add_user("alice", "pw-alice");
+    let h = start_hub(&[("alice", "pw-alice")]);
+    let prn = h.prn_of("alice", "pw-alice");
     let t = tempfile::tempdir().unwrap();
     let cfg = t.path().join("cfg");
     let anon = Pvr::new(&cfg);
@@ -90,8 +90,7 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
 #[test]
 fn tokens_are_refreshed_before_expiry_and_renewed_after() {
     // 8-second tokens: refreshed once less than 4 s are left
-    let h = start_hub_with(Some(8));
-    h.add_user("bob", "pw-bob");
+    let h = start_hub_with(&[("bob", "pw-bob")], Some(8));
     let t = tempfile::tempdir().unwrap();
     let cfg = t.path().join("cfg");
     let creds = Pvr::new(&cfg)
@@ -135,8 +134,8 @@ fn write_app(repo: &Path, name: &str, body: &str) {
 
 #[test]
 fn claim_clone_post_and_get_through_the_hub() {
-    let h = start_hub();
-    let prn = h.add_user("carol", "pw-carol");
+    let h = start_hub(&[("carol", "pw-carol")]);
+    let prn = h.prn_of("carol", "pw-carol");
     let t = tempfile::tempdir().unwrap();
     let cfg = t.path().join("cfg");
     let pvr = Pvr::new(&cfg)
@@ -255,8 +254,7 @@ fn claim_clone_post_and_get_through_the_hub() {
 
 #[test]
 fn device_commands_show_and_change_the_fleet() {
-    let h = start_hub();
-    h.add_user("dave", "pw-dave");
+    let h = start_hub(&[("dave", "pw-dave")]);
     let utok = h.login("dave", "pw-dave");
     let t = tempfile::tempdir().unwrap();
     let cfg = t.path().join("cfg");
@@ -383,8 +381,7 @@ fn device_commands_show_and_change_the_fleet() {
 
 #[test]
 fn rollout_posts_the_committed_state_in_waves() {
-    let h = start_hub();
-    h.add_user("erin", "pw-erin");
+    let h = start_hub(&[("erin", "pw-erin")]);
     let utok = h.login("erin", "pw-erin");
     let t = tempfile::tempdir().unwrap();
     let cfg = t.path().join("cfg");

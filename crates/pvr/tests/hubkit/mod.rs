@@ -1,6 +1,5 @@
-//! A real hub (the `pantahub serve` server on a fresh SQLite data dir,
-//! listening on a free port) and helpers to run pvr and raw API calls
-//! against it.
+//! A real hub (`pantahub serve` on a fresh SQLite data dir, listening on
+//! a free port) and helpers to run pvr and raw API calls against it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -8,60 +7,94 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+/// A running `pantahub serve` on a fresh data dir; stopped on drop.
 pub struct Hub {
     pub url: String,
-    pub hub: ph_server::AppState,
-    pub rt: tokio::runtime::Runtime,
+    child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
-/// A hub with tokens living `token_secs` seconds.
-pub fn start_hub_with(token_secs: Option<i64>) -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (url, hub) = rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
-        let mut cfg = ph_server::HubConfig::new(&url);
-        if let Some(s) = token_secs {
-            cfg.token_secs = s;
-        }
-        let hub = ph_server::Hub::open_dir(dir.path(), cfg).await.unwrap();
-        let app = ph_server::app(hub.clone());
-        tokio::spawn(ph_server::serve(l, app, None, std::future::pending()));
-        (url, hub)
-    });
-    Hub {
-        url,
-        hub,
-        rt,
-        _dir: dir,
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-pub fn start_hub() -> Hub {
-    start_hub_with(None)
+fn pantahub() -> PathBuf {
+    pv_testkit::workspace_bin(env!("CARGO_BIN_EXE_pvr"), env!("CARGO"), "pantahub")
+}
+
+/// A hub with these (nick, password) accounts, its tokens living
+/// `token_secs` seconds (default one hour).
+pub fn start_hub_with(users: &[(&str, &str)], token_secs: Option<i64>) -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub");
+    for (nick, password) in users {
+        let o = Command::new(pantahub())
+            .args(["user", "add", "--data"])
+            .arg(&data)
+            .args(["--nick", nick, "--email", &format!("{nick}@example.com")])
+            .args(["--password", password])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new(pantahub());
+    cmd.args(["serve", "--data"])
+        .arg(&data)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--public-url",
+            &url,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(s) = token_secs {
+        cmd.env("PANTAHUB_JWT_TIMEOUT_SECS", s.to_string());
+    }
+    let hub = Hub {
+        url,
+        child: cmd.spawn().unwrap(),
+        _dir: dir,
+    };
+    let c = reqwest::blocking::Client::new();
+    let start = std::time::Instant::now();
+    while c
+        .get(format!("{}/auth/auth_status", hub.url))
+        .send()
+        .is_err()
+    {
+        assert!(start.elapsed().as_secs() < 60, "pantahub never answered");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    hub
+}
+
+pub fn start_hub(users: &[(&str, &str)]) -> Hub {
+    start_hub_with(users, None)
 }
 
 impl Hub {
-    /// A verified account; returns its prn.
-    pub fn add_user(&self, nick: &str, password: &str) -> String {
-        self.rt.block_on(async {
-            ph_server::users::add_user(
-                &self.hub.store,
-                nick,
-                &format!("{nick}@example.com"),
-                password,
-                true,
-            )
-            .await
+    /// The prn of an account (through its login).
+    pub fn prn_of(&self, nick: &str, password: &str) -> String {
+        let t = self.login(nick, password);
+        call(
+            "GET",
+            &format!("{}/auth/auth_status", self.url),
+            Some(&t),
+            Value::Null,
+        )["prn"]
+            .as_str()
             .unwrap()
-            .prn
-        })
+            .to_string()
     }
 
     /// `POST /auth/login`.
