@@ -537,13 +537,20 @@ impl Worker {
         let events = std::mem::take(&mut self.shared.lock().expect("shared").progress);
         let Some(t) = &mut self.tracked else { return };
         let id = self.cfg.get_str(Key::PhCredsId).to_string();
+        // statuses only move on (QUEUED … TESTING, then final): the rank
+        // of the last one sent, so that nothing older follows it
+        let rank = |last: &Option<Value>| {
+            last.as_ref()
+                .and_then(|l| l["status"].as_str())
+                .map(progress::progress_of)
+        };
         // every status the main loop went through, in order, each sent
         // before the next (a newer report would replace a queued one)
         for (_, p) in events
             .iter()
             .filter(|(rev, p)| *rev == t.rev && p.status != "NEW")
         {
-            if t.last.as_ref().map(|l| &l["status"]) != Some(&Value::from(p.status.as_str())) {
+            if rank(&t.last).is_none_or(|r| progress::progress_of(&p.status) > r) {
                 let body = progress_body(p, t.retries, 0, 0, 0);
                 self.reporter.send(&id, &t.rev, body.clone());
                 self.reporter.flush();
@@ -561,7 +568,8 @@ impl Worker {
             v.as_object_mut().map(|m| m.remove("downloads"));
             v
         };
-        if t.last.as_ref().map(strip) != Some(strip(&body)) {
+        let newer = rank(&t.last).is_none_or(|r| progress::progress_of(&p.status) >= r);
+        if newer && t.last.as_ref().map(strip) != Some(strip(&body)) {
             self.reporter.send(&id, &t.rev, body.clone());
             t.last = Some(body);
         }
