@@ -690,19 +690,28 @@ fn claim_by_challenge_and_broken_revision_rolls_back() {
         5,
     );
 
-    // 2. unclaimed: the challenge is shown; the user claims with it
+    // 2. unclaimed: the challenge is shown; the user claims with it (`pvr claim`)
     let id = device_id(&dev);
     let mut challenge = String::new();
     assert!(wait(30, || {
         challenge = std::fs::read_to_string(dev.run.join("challenge")).unwrap_or_default();
         !challenge.trim().is_empty()
     }));
-    let (s, _) = hub.call(
-        "PUT",
-        &format!("/devices/{id}?challenge={}", challenge.trim()),
-        None,
+    pvr(
+        d.path(),
+        &hub,
+        d.path(),
+        &[
+            "claim",
+            "-c",
+            challenge.trim(),
+            &format!("{}/devices/{id}", hub.url),
+        ],
     );
-    assert_eq!(s, 200);
+    assert!(!hub.call("GET", &format!("/devices/{id}"), None).1["owner"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
     assert!(wait(30, || hub.step(&id, 0)["progress"]["status"] == "DONE"));
     assert!(wait(10, || std::fs::read_to_string(
         dev.run.join("challenge")
