@@ -8,6 +8,8 @@
 //! pantahub token --data DIR --user NICK [--default-user-meta JSON]
 //! pantahub cert --out DIR --host NAME…
 //! ```
+//!
+//! `serve` answers the API and, at `/`, the web console (`ph-console`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -201,7 +203,7 @@ async fn serve(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!("pantahub serving on {listen} ({scheme}), public URL {url}");
-    let app = ph_server::app(hub);
+    let app = ph_server::app_with(hub.clone(), ph_console::router(hub));
     ph_server::serve(listener, app, tls, shutdown_signal()).await;
     tracing::info!("pantahub stopped");
     Ok(())

@@ -7,13 +7,12 @@
 //! `target/tmp/webui/`.
 
 mod device;
-mod webdriver;
 
 use std::path::Path;
 
 use device::{can_run, checkout, start, wait, App, Device};
+use pv_testkit::webdriver::Browser;
 use serde_json::Value;
-use webdriver::Browser;
 
 const TOKEN: &str = "webui-test-token-0123456789";
 

@@ -111,3 +111,11 @@ pub fn app(state: AppState) -> serve::App {
     let (router, _) = routes::table(state);
     serve::normalize(router)
 }
+
+/// The service with another router in front (the web console,
+/// `ph-console`): its routes answer first, every other request goes to
+/// the API.
+pub fn app_with(state: AppState, front: axum::Router) -> serve::App {
+    let (router, _) = routes::table(state);
+    serve::normalize(front.fallback_service(router))
+}

@@ -157,14 +157,17 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Replace only the device-meta column.
+    /// Replace only the device-meta column (only the device itself does:
+    /// this is also its last contact, `last_seen`).
     pub async fn set_device_meta(&self, id: &str, meta: &Map<String, Value>) -> Result<bool> {
-        let r = sqlx::query("UPDATE devices SET device_meta = $2, modified = $3 WHERE id = $1")
-            .bind(id)
-            .bind(text(meta))
-            .bind(now_nanos())
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE devices SET device_meta = $2, modified = $3, last_seen = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(text(meta))
+        .bind(now_nanos())
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 

@@ -20,6 +20,8 @@
 //!   at the end), and a notice goes to stderr.
 
 pub mod pg;
+#[cfg(feature = "webdriver")]
+pub mod webdriver;
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -1,7 +1,7 @@
-#![allow(dead_code)]
 //! A headless Chromium driven over the W3C WebDriver protocol
-//! (`chromedriver`): the handful of calls the page tests need, over the
-//! blocking HTTP client the other tests use.
+//! (`chromedriver`): the handful of calls the page tests need (the
+//! device's web page, the hub's console), over a blocking HTTP client.
+//! Feature `webdriver`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -177,6 +177,22 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Run a script in the page and return its value.
+    pub fn script(&self, js: &str) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": js, "args": []})),
+        )
+    }
+
+    /// Empty an input, then type into it.
+    pub fn fill(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.call("POST", &self.s(&format!("/element/{e}/clear")), None);
+        self.type_into(css, text);
     }
 
     /// Save a PNG screenshot as `<n>-<name>.png`; returns its path.

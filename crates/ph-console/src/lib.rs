@@ -1,0 +1,91 @@
+//! The hub's web console, served by `pantahub serve` next to the API:
+//! server-rendered pages (maud) over the same store and accounts, a
+//! stylesheet and a small script compiled in (no build toolchain).
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET /`, `GET /ui` | the fleet (or the login) |
+//! | `GET/POST /ui/login`, `POST /ui/logout` | a user login; the session is the API's user token in an `HttpOnly; SameSite=Strict` cookie |
+//! | `GET /ui/fleet?meta=K=V&page=N` | counts per status, then one page of devices: nick, online/offline, running revision, last progress |
+//! | `GET/POST /ui/claim` | claim a device by id and challenge |
+//! | `GET/POST /ui/tokens` | join tokens; a new one is shown once as its `PH_FACTORY_AUTOTOK=` line |
+//! | `GET /ui/devices/{id}` | steps timeline (followed live), device-meta, editable user-meta, links to states, diffs, logs |
+//! | `GET /ui/devices/{id}/steps` | the timeline alone (what the page's script polls) |
+//! | `GET /ui/devices/{id}/revs/{rev}` | a revision's state as a tree with object sizes |
+//! | `GET /ui/devices/{id}/diff?a=&b=` | what changed between two revisions |
+//! | `POST /ui/devices/{id}/user-meta` | set or delete a user-meta key |
+//! | `GET /ui/devices/{id}/logs?lvl=&src=&plat=&text=` | filtered logs with a live tail (`…/logs/rows?after=ID`) |
+//! | `GET /ui/assets/{console.css,console.js}` | the assets |
+//!
+//! Every form that changes something carries a CSRF token derived from
+//! the session ([`session::Session::csrf`]); every device route answers
+//! 404 unless the device is the session user's.
+
+// Handlers and their helpers return the answer to send as their error.
+#![allow(clippy::result_large_err)]
+
+mod device;
+mod fleet;
+mod layout;
+mod logs;
+mod session;
+mod tree;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use axum::Router;
+use ph_server::AppState;
+
+/// The console's routes, with the hub as state; mounted in front of the
+/// API router (`ph_server::app_with`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/ui", get(home))
+        .route("/ui/login", get(session::login_page).post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route("/ui/fleet", get(fleet::fleet))
+        .route("/ui/claim", get(fleet::claim_page).post(fleet::claim))
+        .route(
+            "/ui/tokens",
+            get(fleet::tokens_page).post(fleet::create_token),
+        )
+        .route("/ui/devices/{id}", get(device::page))
+        .route("/ui/devices/{id}/steps", get(device::steps))
+        .route("/ui/devices/{id}/revs/{rev}", get(device::revision))
+        .route("/ui/devices/{id}/diff", get(device::diff))
+        .route("/ui/devices/{id}/user-meta", post(device::set_user_meta))
+        .route("/ui/devices/{id}/logs", get(logs::page))
+        .route("/ui/devices/{id}/logs/rows", get(logs::rows))
+        .route("/ui/assets/console.css", get(css))
+        .route("/ui/assets/console.js", get(js))
+        .with_state(state)
+}
+
+async fn home(s: Option<session::Session>) -> Redirect {
+    match s {
+        Some(_) => Redirect::to("/ui/fleet"),
+        None => Redirect::to("/ui/login"),
+    }
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("../assets/console.css"),
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("../assets/console.js"),
+    )
+}
