@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let file = dir.path().join("in.tar");
     std::fs::write(&file, data).unwrap();
     let pool = pv_objects::ObjectStore::open(dir.path().join("objects")).unwrap();
-    let _ = pvr_core::source::read_export(&file, &pool);
+    let _ = pv_export::read_export(&file, &pool);
     for e in std::fs::read_dir(dir.path()).unwrap() {
         let name = e.unwrap().file_name();
         assert!(name == "in.tar" || name == "objects", "unexpected {name:?}");
