@@ -61,7 +61,7 @@ img_binaries() {
   local t
   t=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
   log "building pvr, pvimage (host) and pantavisor, pvcontrol (static, musl)"
-  (cd "$ROOT" && cargo build -q -p pvr -p pv-image)
+  [ -n "${PV_HOST_BINS_FRESH:-}" ] || (cd "$ROOT" && cargo build -q -p pvr -p pv-image)   # set by scripts/test.sh
   if [ -n "${PV_IMAGE_PANTAVISOR:-}" ]; then
     PANTAVISOR=$PV_IMAGE_PANTAVISOR   # a given static build
   elif [ -f "$ROOT/scripts/build-static.sh" ] && [ -z "${IMG_NO_STATIC_SCRIPT:-}" ]; then

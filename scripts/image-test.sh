@@ -75,7 +75,7 @@ grub_stage() {
   cp /bin/busybox "$g/ird/bin/"
   printf '#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\necho "PVTEST cmdline: $(/bin/busybox cat /proc/cmdline)"\n/bin/busybox poweroff -f\n' >"$g/ird/init"
   chmod 755 "$g/ird/init"
-  (cd "$ROOT" && cargo build -q -p pvr -p pv-image)
+  [ -n "${PV_HOST_BINS_FRESH:-}" ] || (cd "$ROOT" && cargo build -q -p pvr -p pv-image)   # set by scripts/test.sh
   local t pvr pvimage
   t=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
   pvr=$t/debug/pvr

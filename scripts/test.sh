@@ -25,6 +25,10 @@ mkdir -p "$target"
 export PV_SKIP_LOG="$target/skips.log"
 : >"$PV_SKIP_LOG"
 status=0
+# build first: once it succeeded, the VM and image suites take pvr and
+# pvimage from here instead of `cargo build -p`, which resolves features
+# without the dev-dependencies and compiles ~60 crates a second time
+if cargo test --workspace --no-run 2>&1; then export PV_HOST_BINS_FRESH=1; fi
 cargo test --workspace --no-fail-fast 2>&1 || status=$?
 # the VM suite (modules, dm-crypt): ~1 min under QEMU; PV_VM_TEST=0 skips it
 if [ "${PV_VM_TEST:-1}" != "0" ]; then

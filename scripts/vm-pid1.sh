@@ -33,7 +33,7 @@ check() { # check NAME CONDITION...
 
 # 1. binaries: the static pantavisor (the initramfs's /init), pvr (host)
 PV=$(bash scripts/build-static.sh)
-cargo build -q -p pvr
+[ -n "${PV_HOST_BINS_FRESH:-}" ] || cargo build -q -p pvr   # set by scripts/test.sh
 PVR="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")/debug/pvr"
 
 # 2. the demo revision: a busybox rootfs, a mgmt platform and an app

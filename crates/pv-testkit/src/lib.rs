@@ -188,9 +188,11 @@ fn record(log: &Path, line: &str) {
 /// A binary of this workspace for an end-to-end test, found beside
 /// `sibling` (a binary cargo built for the calling test, e.g.
 /// `env!("CARGO_BIN_EXE_pantavisor")`): `cargo test --workspace` builds
-/// every binary first. With `-p <crate>` alone a missing one is built into
-/// a separate `nested` target dir (the outer cargo holds the lock on this
-/// one); `cargo` is the calling test's `env!("CARGO")`.
+/// first the binaries of every package that has integration tests (so each
+/// binary package here has some: see crates/pantabox/tests). With
+/// `-p <crate>` alone a missing one is built into a separate `nested`
+/// target dir (the outer cargo holds the lock on this one), which takes
+/// minutes; `cargo` is the calling test's `env!("CARGO")`.
 pub fn workspace_bin(sibling: &str, cargo: &str, name: &str) -> PathBuf {
     let dir = Path::new(sibling)
         .parent()
@@ -201,6 +203,7 @@ pub fn workspace_bin(sibling: &str, cargo: &str, name: &str) -> PathBuf {
         return p;
     }
     let nested = dir.parent().expect("a target dir").join("nested");
+    eprintln!("{name} is not beside {sibling}: building it in {}", nested.display());
     let ok = std::process::Command::new(cargo)
         .args(["build", "-q", "-p", name])
         .env("CARGO_TARGET_DIR", &nested)
