@@ -243,7 +243,11 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
         pvr_core::remote::auth::TokenCache::new(&config_dir),
         crate::cmd_hub::credentials(cli.user.clone(), cli.password.clone()),
         matches!(cli.cmd, Cmd::Login { .. }),
-    );
+    )
+    .with_anonymous_reads(matches!(
+        cli.cmd,
+        Cmd::Clone { .. } | Cmd::Get { .. } | Cmd::Merge { .. } | Cmd::Inspect { .. }
+    ));
     let ctx = Ctx {
         config_dir,
         progress: if cli.quiet {

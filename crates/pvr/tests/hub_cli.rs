@@ -250,6 +250,29 @@ fn claim_clone_post_and_get_through_the_hub() {
     // an unknown nick is a clear error
     let err = pvr.fails(t.path(), &["clone", &format!("{}/carol/nobody", h.url)]);
     assert!(err.contains("404"), "{err}");
+
+    // without credentials: a private device is refused; once public, it is
+    // read as the anonymous reader (nothing cached)
+    let stranger = Pvr::new(&t.path().join("cfg2"));
+    let trail = format!("{}/trails/{id}", h.url);
+    let err = stranger.fails(t.path(), &["clone", &trail, "anon"]);
+    assert!(err.contains("pvr login"), "{err}");
+    let utok = h.login("carol", "pw-carol");
+    call(
+        "PUT",
+        &format!("{}/devices/{id}/public", h.url),
+        Some(&utok),
+        Value::Null,
+    );
+    stranger.ok(t.path(), &["clone", &trail, "anon"]);
+    assert_eq!(
+        fs::read(t.path().join("anon/.pvr/json")).unwrap(),
+        fs::read(by_nick.join(".pvr/json")).unwrap()
+    );
+    assert!(!t.path().join("cfg2/auth.json").exists());
+    // posting still needs a login
+    let err = stranger.fails(&t.path().join("anon"), &["post", "-m", "x"]);
+    assert!(err.contains("pvr login"), "{err}");
 }
 
 #[test]

@@ -225,6 +225,10 @@ pub trait Credentials: Send + Sync {
     fn attempts(&self) -> u32 {
         1
     }
+    /// Whether [`Credentials::ask`] can answer at all.
+    fn available(&self) -> bool {
+        true
+    }
 }
 
 /// No credentials: calls needing a login fail.
@@ -234,6 +238,9 @@ pub struct NoCredentials;
 impl Credentials for NoCredentials {
     fn ask(&self, _: &str, _: &str, _: u32) -> Option<(String, String)> {
         None
+    }
+    fn available(&self) -> bool {
+        false
     }
 }
 

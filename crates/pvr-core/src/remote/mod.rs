@@ -189,7 +189,8 @@ impl Client {
             return Ok(r);
         };
         let Some(again) = again else { return Ok(r) };
-        match session.obtain(self, &challenge, sent.as_deref())? {
+        let read = method == Method::GET;
+        match session.obtain(self, &challenge, sent.as_deref(), read)? {
             Some(token) => self.send_once(method, &u, Some(&token), again, long),
             None => Ok(r),
         }

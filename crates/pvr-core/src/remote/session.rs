@@ -20,6 +20,8 @@ pub struct Session {
     fresh: bool,
     /// (auth endpoint, token) in use; also serialises logins.
     current: Mutex<Option<(String, String)>>,
+    /// Reads without credentials may log in as the anonymous reader.
+    anonymous_reads: bool,
 }
 
 impl Session {
@@ -31,7 +33,15 @@ impl Session {
             creds,
             fresh,
             current: Mutex::new(None),
+            anonymous_reads: false,
         }
+    }
+
+    /// Let reads without credentials log in as the anonymous reader (the
+    /// original does so to clone public devices).
+    pub fn with_anonymous_reads(mut self, on: bool) -> Self {
+        self.anonymous_reads = on;
+        self
     }
 
     pub fn cache(&self) -> &TokenCache {
@@ -113,13 +123,15 @@ impl Session {
     }
 
     /// A token after `challenge` refused `sent`: one another thread just
-    /// obtained, a cached one, a refreshed one, or a new login. `None` when
-    /// there is no way to log in.
+    /// obtained, a cached one, a refreshed one, or a new login; for a
+    /// `read` without credentials an anonymous login (public devices),
+    /// kept for this run only. `None` when there is no way to log in.
     pub(crate) fn obtain(
         &self,
         client: &Client,
         challenge: &Challenge,
         sent: Option<&str>,
+        read: bool,
     ) -> Result<Option<String>> {
         let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let ep = &challenge.auth_ep;
@@ -155,6 +167,12 @@ impl Session {
             };
             if let Some(t) = login(client, ep, &user, &password)? {
                 self.cache.put(&key, pair(&t))?;
+                *cur = Some((ep.clone(), t.clone()));
+                return Ok(Some(t));
+            }
+        }
+        if self.anonymous_reads && read && sent.is_none() && !self.creds.available() {
+            if let Some(t) = anonymous(client, ep)? {
                 *cur = Some((ep.clone(), t.clone()));
                 return Ok(Some(t));
             }
@@ -216,6 +234,26 @@ pub fn login(client: &Client, ep: &str, user: &str, password: &str) -> Result<Op
         return Ok(None);
     }
     let r = check("POST", u.as_str(), r)?;
+    let v = read_json(u.as_str(), r)?;
+    token_of(u.as_str(), &v).map(Some)
+}
+
+/// The anonymous reader of the original (`prn:pantahub.com:auth:/anon`,
+/// read-only scopes).
+pub const ANON: &str = "prn:pantahub.com:auth:/anon";
+
+/// `POST <ep>/login` as the anonymous reader.
+fn anonymous(client: &Client, ep: &str) -> Result<Option<String>> {
+    let u = parse_ep(ep, "login")?;
+    let body = pv_json::to_canonical(&json!({
+        "username": ANON,
+        "password": ANON,
+        "scope": "devices.readonly objects.readonly trails.readonly",
+    }));
+    let r = client.send_once(Method::POST, &u, None, Some(Payload::Json(body)), false)?;
+    if !r.status().is_success() {
+        return Ok(None);
+    }
     let v = read_json(u.as_str(), r)?;
     token_of(u.as_str(), &v).map(Some)
 }
