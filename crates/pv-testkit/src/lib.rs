@@ -203,7 +203,10 @@ pub fn workspace_bin(sibling: &str, cargo: &str, name: &str) -> PathBuf {
         return p;
     }
     let nested = dir.parent().expect("a target dir").join("nested");
-    eprintln!("{name} is not beside {sibling}: building it in {}", nested.display());
+    eprintln!(
+        "{name} is not beside {sibling}: building it in {}",
+        nested.display()
+    );
     let ok = std::process::Command::new(cargo)
         .args(["build", "-q", "-p", name])
         .env("CARGO_TARGET_DIR", &nested)

@@ -34,6 +34,24 @@ fn join_like_go_path_join() {
 }
 
 #[test]
+fn user_device_paths() {
+    let n = |u: &str| nick_path(u);
+    assert_eq!(n("http://h/u/d"), Some(("u".into(), "d".into(), None)));
+    assert_eq!(
+        n("http://h/u/d/3"),
+        Some(("u".into(), "d".into(), Some("3".into())))
+    );
+    assert_eq!(
+        n("http://h/u/d/steps/3"),
+        Some(("u".into(), "d".into(), Some("3".into())))
+    );
+    assert_eq!(n("http://h/trails/abc"), None);
+    assert_eq!(n("http://h/u/d/x"), None);
+    assert_eq!(n("http://h/cgi-bin/pvr"), None);
+    assert_eq!(n("http://h/one"), None);
+}
+
+#[test]
 fn device_shorthand() {
     let cwd = tempfile::tempdir().unwrap();
     let e = |s: &str| expand_reference(s, cwd.path());
