@@ -298,7 +298,8 @@ fn console_in_a_headless_browser() {
         .lines()
         .find(|l| l.starts_with("PH_FACTORY_AUTOTOK="))
         .unwrap();
-    let joined = Dev::register(&base, Some(line.trim_start_matches("PH_FACTORY_AUTOTOK=")));
+    let token = line.trim_start_matches("PH_FACTORY_AUTOTOK=");
+    let joined = Dev::register(&base, Some(token));
     joined.report("0");
 
     // claim an unclaimed device by id and challenge
@@ -454,6 +455,77 @@ fn console_in_a_headless_browser() {
     );
     b.shot("logs-filtered");
 
+    // a staged rollout: the lab devices in waves of 1 and 2, paused by
+    // the failure of the first wave, resumed, then aborted
+    let lab: Vec<Dev> = std::iter::once(joined)
+        .chain((0..2).map(|_| Dev::register(&base, Some(token))))
+        .collect();
+    for d in &lab {
+        d.upload("kernel.img", &vec![7u8; 300 << 10]);
+        d.upload("root.squashfs", &vec![9u8; 5000]);
+        d.call("POST", "/trails/", Some(state0.clone()));
+        d.report("0");
+    }
+    b.click("a[href='/ui/rollouts']");
+    b.wait_text(&["No rollout yet", "New rollout"], 10);
+    b.fill("input[name=from_device]", &dev.id);
+    b.fill("input[name=from_rev]", "1");
+    b.fill("input[name=msg]", "lab canary");
+    b.fill("input[name=selector]", "site=lab");
+    b.fill("input[name=waves]", "1,2");
+    b.fill("input[name=threshold]", "0");
+    b.click("#new-rollout button[type=submit]");
+    b.wait_text(&["lab canary", "running", "Pause", "Abort"], 10);
+    b.script("window.__same_page = 'yes'; return 1;");
+    // the device's poll: its pending (NEW) step
+    let pending = |d: &Dev| {
+        let steps = d.call("GET", &format!("/trails/{}/steps", d.id), None);
+        steps
+            .as_array()
+            .unwrap()
+            .first()
+            .map(|s| s["rev"].as_i64().unwrap())
+    };
+    let first = &lab[0];
+    let rev = pending(first).expect("wave 1 posted the rollout's step to the first lab device");
+    assert_eq!(rev, 1);
+    assert_eq!(pending(&lab[1]), None, "wave 2 waits");
+    first.progress(
+        rev,
+        json!({"status": "ERROR", "progress": 100, "status-msg": "Update failed",
+                                "logs": "app failed"}),
+    );
+    let t = b.wait_text(&["paused", "wave 1: 1 of 1 devices failed", "Resume"], 15);
+    assert!(t.contains("pending"), "{t}");
+    assert_eq!(b.script("return window.__same_page || 'reloaded'"), "yes");
+    b.shot("rollout-paused");
+    b.click("#rollout-resume");
+    b.wait_text(&["running", "Pause"], 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pending(&lab[1]) != Some(1) {
+        assert!(Instant::now() < deadline, "wave 2 never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lab[1].progress(
+        1,
+        json!({"status": "DONE", "progress": 100, "status-msg": "Update finished"}),
+    );
+    b.click("#rollout-abort");
+    let t = b.wait_text(&["aborted", "aborted by the owner"], 10);
+    assert!(!t.contains("Resume") && !t.contains("Pause"), "{t}");
+    b.shot("rollout-aborted");
+    assert_eq!(
+        lab[2].call(
+            "GET",
+            &format!("/trails/{}/steps/1/progress", lab[2].id),
+            None
+        )["status"],
+        "CANCEL"
+    );
+    b.click("a[href='/ui/rollouts']");
+    b.wait_text(&["lab canary", "aborted"], 10);
+    b.shot("rollouts");
+
     // bob sees his device only, and none of alice's pages
     b.click("header form.logout button");
     b.wait_text(&["Log in"], 10);
@@ -471,5 +543,4 @@ fn console_in_a_headless_browser() {
     }
     b.shot("other-users-device");
     let _ = bobs.prn;
-    let _ = joined.prn;
 }

@@ -28,6 +28,7 @@ pub fn page(title: &str, s: Option<&Session>, body: Markup) -> Html<String> {
                             a href="/ui/fleet" { "Fleet" }
                             a href="/ui/claim" { "Claim" }
                             a href="/ui/tokens" { "Join tokens" }
+                            a href="/ui/rollouts" { "Rollouts" }
                         }
                         form.logout method="post" action="/ui/logout" {
                             span.user { (s.nick) }

@@ -15,6 +15,8 @@
 //! | `GET /ui/devices/{id}/diff?a=&b=` | what changed between two revisions |
 //! | `POST /ui/devices/{id}/user-meta` | set or delete a user-meta key |
 //! | `GET /ui/devices/{id}/logs?lvl=&src=&plat=&text=` | filtered logs with a live tail (`…/logs/rows?after=ID`) |
+//! | `GET/POST /ui/rollouts` | rollouts with their waves; create one (through the API's `/rollouts`, called in-process) |
+//! | `GET /ui/rollouts/{id}` | one rollout: a bar per wave (done/failed/pending) followed live (`…/live`); `POST …/{pause,resume,abort}` |
 //! | `GET /ui/assets/{console.css,console.js}` | the assets |
 //!
 //! Every form that changes something carries a CSRF token derived from
@@ -28,6 +30,7 @@ mod device;
 mod fleet;
 mod layout;
 mod logs;
+mod rollouts;
 mod session;
 mod tree;
 
@@ -40,6 +43,7 @@ use ph_server::AppState;
 /// The console's routes, with the hub as state; mounted in front of the
 /// API router (`ph_server::app_with`).
 pub fn router(state: AppState) -> Router {
+    let (api, _) = ph_server::routes::table(state.clone());
     Router::new()
         .route("/", get(home))
         .route("/ui", get(home))
@@ -58,8 +62,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/devices/{id}/user-meta", post(device::set_user_meta))
         .route("/ui/devices/{id}/logs", get(logs::page))
         .route("/ui/devices/{id}/logs/rows", get(logs::rows))
+        .route("/ui/rollouts", get(rollouts::list).post(rollouts::create))
+        .route("/ui/rollouts/{id}", get(rollouts::show))
+        .route("/ui/rollouts/{id}/live", get(rollouts::live_part))
+        .route("/ui/rollouts/{id}/{action}", post(rollouts::act))
         .route("/ui/assets/console.css", get(css))
         .route("/ui/assets/console.js", get(js))
+        .layer(axum::Extension(rollouts::Api(api)))
         .with_state(state)
 }
 

@@ -24,6 +24,8 @@ pub struct Session {
     pub nick: String,
     /// The token forms must carry back.
     pub csrf: String,
+    /// The API token the cookie holds (for in-process API calls).
+    pub token: String,
 }
 
 fn csrf_of(token: &str) -> String {
@@ -55,6 +57,7 @@ pub fn session_of(hub: &AppState, headers: &HeaderMap) -> Option<Session> {
         prn: c.prn,
         nick: c.nick,
         csrf: csrf_of(token),
+        token: token.to_string(),
     })
 }
 
