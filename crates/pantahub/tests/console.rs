@@ -338,7 +338,11 @@ fn console_in_a_headless_browser() {
     b.shot("fleet");
     b.fill("input[name=meta]", "site=lab");
     b.click("form.filter button[type=submit]");
-    let t = b.wait_text(&["1 devices"], 10);
+    let t = b.wait_text(&["1 device"], 10);
+    assert_eq!(
+        b.script("return document.querySelector('ul.counts li').innerText"),
+        "1 device"
+    );
     let joined_nick = b.script("return document.querySelector('table.fleet td a').textContent");
     assert!(t.contains(joined_nick.as_str().unwrap()));
     b.shot("fleet-filtered");
@@ -530,7 +534,11 @@ fn console_in_a_headless_browser() {
     b.click("header form.logout button");
     b.wait_text(&["Log in"], 10);
     login(&b, &base, "bob");
-    let t = b.wait_text(&["1 devices"], 10);
+    let t = b.wait_text(&["1 device"], 10);
+    assert_eq!(
+        b.script("return document.querySelector('ul.counts li').innerText"),
+        "1 device"
+    );
     assert!(!t.contains(joined_nick.as_str().unwrap()), "{t}");
     b.shot("fleet-other-user");
     for path in ["", "/logs", "/revs/0", "/steps", "/logs/rows?after=0"] {

@@ -83,7 +83,7 @@ pub async fn fleet(
     let body = html! {
         h1 { "Fleet" }
         ul.counts {
-            li { b { (counts.total) } " devices" }
+            li { b { (counts.total) } @if counts.total == 1 { " device" } @else { " devices" } }
             li { (badge("online")) " " b { (counts.online) } }
             li { (badge("offline")) " " b { (counts.total - counts.online) } }
             @for (st, n) in &counts.by_status {

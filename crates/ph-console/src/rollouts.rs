@@ -303,7 +303,7 @@ fn actions(r: &Value, s: &Session) -> Markup {
         }
     };
     html! {
-        p.actions {
+        div.actions {
             @if st == "running" { (action("pause", "Pause")) }
             @if st == "paused" { (action("resume", "Resume")) }
             @if st == "running" || st == "paused" { (action("abort", "Abort")) }
