@@ -39,6 +39,22 @@ pub fn auth_status_url(url: &str) -> Result<String> {
     Ok(format!("{}/auth/auth_status", api_base(t)?))
 }
 
+/// `user/device` (the original's repository shorthand) when `loc` has that
+/// shape and names no local path: the path to append to the hub's URL.
+pub fn nick_reference(loc: &str, cwd: &std::path::Path) -> Option<String> {
+    let nickish = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with('.')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '%'))
+    };
+    let (user, dev) = loc.split_once('/')?;
+    if !nickish(user) || !nickish(dev) || cwd.join(loc).exists() {
+        return None;
+    }
+    Some(format!("{user}/{dev}"))
+}
+
 /// One login of the token cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
@@ -402,6 +418,21 @@ mod tests {
             auth_status_url("http://h:1/auth/").unwrap(),
             "http://h:1/auth/auth_status"
         );
+    }
+
+    #[test]
+    fn user_device_shorthand() {
+        let d = tempfile::tempdir().unwrap();
+        let n = |s: &str| nick_reference(s, d.path());
+        assert_eq!(n("alice/my_dev"), Some("alice/my_dev".into()));
+        assert_eq!(n("alice"), None);
+        assert_eq!(n("a/b/c"), None);
+        assert_eq!(n("./b"), None);
+        assert_eq!(n("a/.pvr"), None);
+        assert_eq!(n("/abs"), None);
+        assert_eq!(n("dir/export.tgz"), None);
+        std::fs::create_dir_all(d.path().join("x/y")).unwrap();
+        assert_eq!(n("x/y"), None);
     }
 
     #[test]

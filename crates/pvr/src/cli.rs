@@ -419,9 +419,27 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A reference as typed, with the device shorthand expanded.
+    /// A reference as typed, with the shorthands expanded: a device IP,
+    /// and `<user-nick>/<device-nick>` on the hub (`--baseurl`, else the
+    /// one hub logged in to) when no such local path exists.
     pub fn reference(&self, r: &str) -> String {
-        pvr_core::remote::expand_reference(r, &self.cwd)
+        let e = pvr_core::remote::expand_reference(r, &self.cwd);
+        if e != r {
+            return e;
+        }
+        let (loc, frag) = r.split_once('#').map_or((r, None), |(l, f)| (l, Some(f)));
+        match pvr_core::hub::nick_reference(loc, &self.cwd).and_then(|p| {
+            Some((
+                p,
+                pvr_core::hub::hub_base(self.baseurl.as_deref(), &self.token_cache()).ok()?,
+            ))
+        }) {
+            Some((path, hub)) => match frag {
+                Some(f) => format!("{hub}/{path}#{f}"),
+                None => format!("{hub}/{path}"),
+            },
+            None => e,
+        }
     }
 
     /// The token cache (`auth.json`) of the config directory.

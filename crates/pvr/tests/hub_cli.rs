@@ -247,6 +247,12 @@ fn claim_clone_post_and_get_through_the_hub() {
         parse(&fs::read_to_string(t.path().join("rev1/app/run.json")).unwrap()),
         json!({"name":"app"})
     );
+    // `carol/<nick>` alone: the hub logged in to
+    pvr.ok(t.path(), &["clone", &format!("carol/{nick}"), "short"]);
+    assert_eq!(
+        fs::read(t.path().join("short/.pvr/json")).unwrap(),
+        fs::read(by_nick.join(".pvr/json")).unwrap()
+    );
     // an unknown nick is a clear error
     let err = pvr.fails(t.path(), &["clone", &format!("{}/carol/nobody", h.url)]);
     assert!(err.contains("404"), "{err}");
