@@ -530,6 +530,42 @@ fn console_in_a_headless_browser() {
     b.wait_text(&["lab canary", "aborted"], 10);
     b.shot("rollouts");
 
+    // a rollout of an uploaded pvr export to one device
+    let blob = b"a new app from an export".to_vec();
+    let blob_sha = hex::encode(sha2::Sha256::digest(&blob));
+    let export_state = json!({"#spec": SYS, "app2/root.squashfs": blob_sha,
+                              "app2/run.json": {"name": "app2", "type": "lxc"}});
+    let export = d.path().join("app2.tar");
+    {
+        let mut ar = tar::Builder::new(std::fs::File::create(&export).unwrap());
+        for (name, data) in [
+            ("json".to_string(), export_state.to_string().into_bytes()),
+            (format!("objects/{blob_sha}"), blob.clone()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            ar.append_data(&mut h, name, data.as_slice()).unwrap();
+        }
+        ar.finish().unwrap();
+    }
+    b.type_into("#export-file", export.to_str().unwrap());
+    b.fill("input[name=msg]", "from an export");
+    b.fill("input[name=devices]", &lab[2].id);
+    b.click("#new-rollout button[type=submit]");
+    b.wait_text(&["from an export", "running"], 15);
+    b.shot("rollout-from-export");
+    let rev = pending(&lab[2]).expect("the export's rollout posted a step");
+    let st = lab[2].call(
+        "GET",
+        &format!("/trails/{}/steps/{rev}/state", lab[2].id),
+        None,
+    );
+    assert_eq!(st, export_state);
+    let obj = lab[2].call("GET", &format!("/objects/{blob_sha}"), None);
+    assert_eq!(obj["size"], blob.len().to_string(), "{obj}");
+
     // bob sees his device only, and none of alice's pages
     b.click("header form.logout button");
     b.wait_text(&["Log in"], 10);

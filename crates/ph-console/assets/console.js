@@ -40,6 +40,26 @@
         .then(function () { busy = false; });
     }, 1000);
   }
+  // the rollout form: a chosen pvr export is uploaded first, its state
+  // then goes in the form's state field
+  function exportUpload(input) {
+    var form = input.form;
+    form.addEventListener("submit", function (ev) {
+      if (!input.files.length) return;
+      ev.preventDefault();
+      fetch("/ui/rollouts/export", {
+        method: "POST", credentials: "same-origin", body: input.files[0],
+        headers: { "X-CSRF-Token": input.getAttribute("data-csrf") }
+      }).then(function (r) {
+        return r.text().then(function (t) { if (!r.ok) throw new Error(t); return t; });
+      }).then(function (state) {
+        form.elements.state.value = state;
+        input.value = "";
+        form.submit();
+      }).catch(function (e) { alert(e.message); });
+    });
+  }
+  document.querySelectorAll("#export-file").forEach(exportUpload);
   document.querySelectorAll("[data-poll]").forEach(poll);
   document.querySelectorAll("[data-tail]").forEach(tail);
 })();

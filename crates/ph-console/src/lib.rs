@@ -16,6 +16,7 @@
 //! | `POST /ui/devices/{id}/user-meta` | set or delete a user-meta key |
 //! | `GET /ui/devices/{id}/logs?lvl=&src=&plat=&text=` | filtered logs with a live tail (`…/logs/rows?after=ID`) |
 //! | `GET/POST /ui/rollouts` | rollouts with their waves; create one (through the API's `/rollouts`, called in-process) |
+//! | `POST /ui/rollouts/export` | a pvr export's objects uploaded, its state returned (the rollout form's script) |
 //! | `GET /ui/rollouts/{id}` | one rollout: a bar per wave (done/failed/pending) followed live (`…/live`); `POST …/{pause,resume,abort}` |
 //! | `GET /ui/assets/{console.css,console.js}` | the assets |
 //!
@@ -27,6 +28,7 @@
 #![allow(clippy::result_large_err)]
 
 mod device;
+mod export;
 mod fleet;
 mod layout;
 mod logs;
@@ -63,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/devices/{id}/logs", get(logs::page))
         .route("/ui/devices/{id}/logs/rows", get(logs::rows))
         .route("/ui/rollouts", get(rollouts::list).post(rollouts::create))
+        .route(
+            "/ui/rollouts/export",
+            post(export::upload).layer(axum::extract::DefaultBodyLimit::max(export::MAX)),
+        )
         .route("/ui/rollouts/{id}", get(rollouts::show))
         .route("/ui/rollouts/{id}/live", get(rollouts::live_part))
         .route("/ui/rollouts/{id}/{action}", post(rollouts::act))

@@ -34,13 +34,25 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.call_bytes(s, method, path, bytes).await
+    }
+
+    /// The same with a body of bytes.
+    pub async fn call_bytes(
+        &self,
+        s: &Session,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
         let req = Request::builder()
             .method(method)
             .uri(path)
             .header(header::AUTHORIZATION, format!("Bearer {}", s.token))
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, "ph-console")
-            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()));
+            .body(Body::from(body));
         let Ok(req) = req else {
             return (StatusCode::BAD_REQUEST, json!({"error": "bad request"}));
         };
@@ -121,6 +133,7 @@ fn create_form(s: &Session, error: Option<&str>) -> Markup {
                 input type="hidden" name="csrf" value=(s.csrf);
                 label { "State: the revision of a device (device id)" input name="from_device"; }
                 label { "…its revision" input name="from_rev" placeholder="latest"; }
+                label { "or a pvr export (tar or tar.gz)" input type="file" id="export-file" data-csrf=(s.csrf); }
                 label { "or a state JSON (its objects on the hub)" textarea name="state" rows="3" {} }
                 label { "Commit message" input name="msg"; }
                 label { "Devices: user-meta selector (key=value, …)" input name="selector"; }
