@@ -196,6 +196,12 @@ impl Engine {
             }
         }
         for p in &mut self.platforms {
+            // a container that left its goal (exited, waiting to be
+            // recovered) is stable again only a whole stable_timeout after
+            // it is back
+            if !(p.def.goal.status()..=Status::Ready).contains(&p.status) {
+                p.goal_reached_at = None;
+            }
             if p.goal_reached_at.is_none() && p.status == p.def.goal.status() {
                 p.goal_reached_at = Some(now);
                 info!(

@@ -200,3 +200,26 @@ fn the_commit_waits_for_containers_to_become_stable() {
         ("UPDATED".into(), msg::UPDATED.into())
     );
 }
+
+#[test]
+fn a_container_waiting_to_be_recovered_holds_the_commit() {
+    let (rig, mut dev) = running();
+    let mut pending = Rev::default().with_image("app", "v2");
+    // it exits once it has started and is restarted only much later
+    pending.ctrs[1].auto_recovery = Some(json!({
+        "policy": "on-failure", "max_retries": 3, "retry_delay": 3600, "stable_timeout": 1
+    }));
+    rig.stage("locals/u", &pending);
+    local_run(&rig, &mut dev, "locals/u", false);
+    rig.ticks(&mut dev, 3);
+    assert!(rig.sys.exit("app", 1));
+    // past the stable_timeout counted from its first start: a container
+    // that is not running is not stable for all that
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    rig.ticks(&mut dev, 6);
+    assert_eq!(
+        rig.progress("locals/u"),
+        ("TESTING".into(), msg::WAITING_STABLE.into())
+    );
+    assert!(dev.update.is_some());
+}
