@@ -386,7 +386,7 @@ fn console_in_a_headless_browser() {
         json!({"status": "DONE", "progress": 100, "status-msg": "Update finished"}),
     );
     dev.report("1");
-    b.wait_text(&["Update finished"], 10);
+    b.wait_text(&["Update finished", "running rev 1"], 10);
     assert_eq!(b.script("return window.__same_page || 'reloaded'"), "yes");
 
     // a failed update: its whole log

@@ -133,6 +133,37 @@ fn user_meta(s: &Session, d: &Device) -> Markup {
     }
 }
 
+/// The device's name, contact and running revision (polled by the page).
+fn head(d: &Device, online: (bool, i64), now: i64) -> Markup {
+    let running = d.device_meta.get("pantavisor.revision").map(meta_text);
+    html! {
+        h1 { (d.nick) " " (badge(if online.0 { "online" } else { "offline" })) }
+        p.ids { "id " code { (d.id) } " · last contact " (ago(online.1, now))
+            " · running rev " b { (running.unwrap_or_else(|| "—".into())) }
+            " · " a href={"/ui/devices/" (d.id) "/logs"} { "logs" } }
+    }
+}
+
+/// The head alone, for the page's script.
+pub async fn head_part(
+    State(hub): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let d = match owned(&hub, &s, &id).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let now = ph_store::now_nanos();
+    match hub.store.db.last_seen(&id).await {
+        Ok(seen) => {
+            let online = (seen > now - ONLINE_SECS * 1_000_000_000, seen);
+            Html(head(&d, online, now).into_string()).into_response()
+        }
+        Err(e) => server_error(e),
+    }
+}
+
 pub async fn page_of(hub: &AppState, s: &Session, id: &str) -> Result<Markup, Response> {
     let d = owned(hub, s, id).await?;
     let steps = all_steps(hub, id).await?;
@@ -146,10 +177,9 @@ pub async fn page_of(hub: &AppState, s: &Session, id: &str) -> Result<Markup, Re
         [x] => (*x, *x),
     };
     Ok(html! {
-        h1 { (d.nick) " " (badge(if online.0 { "online" } else { "offline" })) }
-        p.ids { "id " code { (d.id) } " · last contact " (ago(online.1, now))
-            " · running rev " b { (d.device_meta.get("pantavisor.revision").map(meta_text).unwrap_or_else(|| "—".into())) }
-            " · " a href={"/ui/devices/" (d.id) "/logs"} { "logs" } }
+        div id="device-head" data-poll={"/ui/devices/" (d.id) "/head"} data-every="2000" {
+            (head(&d, online, now))
+        }
         div.cols {
             section {
                 h2 { "Revisions" }

@@ -10,7 +10,7 @@
 //! | `GET/POST /ui/claim` | claim a device by id and challenge |
 //! | `GET/POST /ui/tokens` | join tokens; a new one is shown once as its `PH_FACTORY_AUTOTOK=` line |
 //! | `GET /ui/devices/{id}` | steps timeline (followed live), device-meta, editable user-meta, links to states, diffs, logs |
-//! | `GET /ui/devices/{id}/steps` | the timeline alone (what the page's script polls) |
+//! | `GET /ui/devices/{id}/steps`, `…/head` | the timeline, the name/contact/running revision alone (what the page's script polls) |
 //! | `GET /ui/devices/{id}/revs/{rev}` | a revision's state as a tree with object sizes |
 //! | `GET /ui/devices/{id}/diff?a=&b=` | what changed between two revisions |
 //! | `POST /ui/devices/{id}/user-meta` | set or delete a user-meta key |
@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ui/devices/{id}", get(device::page))
         .route("/ui/devices/{id}/steps", get(device::steps))
+        .route("/ui/devices/{id}/head", get(device::head_part))
         .route("/ui/devices/{id}/revs/{rev}", get(device::revision))
         .route("/ui/devices/{id}/diff", get(device::diff))
         .route("/ui/devices/{id}/user-meta", post(device::set_user_meta))
