@@ -12,10 +12,11 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 # postgresql: ph-store's PostgreSQL backend test (a throwaway cluster, crates/ph-store/tests/backends.rs)
 # dbus-daemon: the xconnect D-Bus test runs a real bus inside a container
 # grub-pc-bin: pvimage's BIOS disk images (crates/pv-image, scripts/image-test.sh)
+# python3-venv: the venv moto_server is installed into (below)
 for p in build-essential pkg-config ca-certificates curl \
   squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common \
   qemu-system-x86 cryptsetup-bin kmod cpio xz-utils e2fsprogs file grub-pc-bin \
-  tmux chromium chromium-driver postgresql dbus-daemon; do
+  tmux chromium chromium-driver postgresql dbus-daemon python3-venv; do
   have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -23,6 +24,14 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# moto_server: the S3-compatible store the hub's scale-out test starts
+# (crates/pantahub/tests/scaleout.rs), from PyPI into its own venv
+if ! command -v moto_server >/dev/null; then
+  echo "installing moto[server] into /opt/pv-moto" >&2
+  python3 -m venv /opt/pv-moto
+  /opt/pv-moto/bin/pip install -q 'moto[server]' >&2
+  ln -sf /opt/pv-moto/bin/moto_server /usr/local/bin/moto_server
 fi
 # the checks of scripts/test.sh (cargo fmt, cargo clippy)
 if command -v rustup >/dev/null; then

@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! pantahub serve --data DIR [--listen 127.0.0.1:12365] [--public-url URL] [--tls-cert F --tls-key F]
+//!                [--database postgres://…] [--objects s3://bucket/prefix]
 //!                (env PANTAHUB_JWT_TIMEOUT_SECS: token lifetime, default 3600)
-//! pantahub user add --data DIR --nick N --email E --password P
-//! pantahub user list --data DIR
-//! pantahub token --data DIR --user NICK [--default-user-meta JSON]
+//! pantahub user add --data DIR [--database URL] --nick N --email E --password P
+//! pantahub user list --data DIR [--database URL]
+//! pantahub token --data DIR [--database URL] --user NICK [--default-user-meta JSON]
 //! pantahub cert --out DIR --host NAME…
 //! ```
 //!
@@ -44,6 +45,13 @@ enum Cmd {
         /// Object bytes an account may hold (default 2 GiB).
         #[arg(long)]
         objects_quota: Option<i64>,
+        /// The database (`postgres://user@host/db`, `sqlite://file`) instead of DIR/pantahub.db.
+        #[arg(long)]
+        database: Option<String>,
+        /// Where object bytes live instead of DIR/objects: `s3://bucket/prefix`,
+        /// configured by the AWS_* environment (AWS_ENDPOINT_URL for a store other than AWS).
+        #[arg(long)]
+        objects: Option<String>,
     },
     /// Manage accounts.
     User {
@@ -54,6 +62,9 @@ enum Cmd {
     Token {
         #[arg(long)]
         data: PathBuf,
+        /// The database (`postgres://user@host/db`, `sqlite://file`) instead of DIR/pantahub.db.
+        #[arg(long)]
+        database: Option<String>,
         /// The user's nick.
         #[arg(long)]
         user: String,
@@ -76,6 +87,9 @@ enum UserCmd {
     Add {
         #[arg(long)]
         data: PathBuf,
+        /// The database (`postgres://user@host/db`, `sqlite://file`) instead of DIR/pantahub.db.
+        #[arg(long)]
+        database: Option<String>,
         #[arg(long)]
         nick: String,
         #[arg(long)]
@@ -87,6 +101,9 @@ enum UserCmd {
     List {
         #[arg(long)]
         data: PathBuf,
+        /// The database (`postgres://user@host/db`, `sqlite://file`) instead of DIR/pantahub.db.
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -107,9 +124,16 @@ async fn main() -> Result<()> {
             tls_cert,
             tls_key,
             objects_quota,
+            database,
+            objects,
         } => {
+            let stores = Stores {
+                data,
+                database,
+                objects,
+            };
             serve(
-                &data,
+                &stores,
                 listen,
                 public_url,
                 tls_cert.zip(tls_key),
@@ -121,20 +145,21 @@ async fn main() -> Result<()> {
             cmd:
                 UserCmd::Add {
                     data,
+                    database,
                     nick,
                     email,
                     password,
                 },
         } => {
-            let store = ph_store::Store::open_dir(&data).await?;
+            let store = open_store(&data, database.as_deref()).await?;
             let a = ph_server::users::add_user(&store, &nick, &email, &password, true).await?;
             println!("{} {}", a.nick, a.prn);
             Ok(())
         }
         Cmd::User {
-            cmd: UserCmd::List { data },
+            cmd: UserCmd::List { data, database },
         } => {
-            let store = ph_store::Store::open_dir(&data).await?;
+            let store = open_store(&data, database.as_deref()).await?;
             for a in store.db.accounts().await? {
                 let state = if a.challenge.is_empty() {
                     "verified"
@@ -147,10 +172,11 @@ async fn main() -> Result<()> {
         }
         Cmd::Token {
             data,
+            database,
             user,
             default_user_meta,
         } => {
-            let store = ph_store::Store::open_dir(&data).await?;
+            let store = open_store(&data, database.as_deref()).await?;
             let a = store
                 .db
                 .account_by_nick(&user)
@@ -171,8 +197,36 @@ async fn main() -> Result<()> {
     }
 }
 
+/// Where a hub keeps its data.
+struct Stores {
+    data: PathBuf,
+    database: Option<String>,
+    objects: Option<String>,
+}
+
+async fn open_store(data: &Path, database: Option<&str>) -> Result<ph_store::Store> {
+    ph_store::Store::open(data, database, None)
+        .await
+        .with_context(|| match database {
+            Some(url) => format!("opening the database {}", redact(url)),
+            None => format!("opening the hub in {}", data.display()),
+        })
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 async fn serve(
-    data: &Path,
+    stores: &Stores,
     listen: SocketAddr,
     public_url: Option<String>,
     tls: Option<(PathBuf, PathBuf)>,
@@ -192,9 +246,25 @@ async fn serve(
                 format!("PANTAHUB_JWT_TIMEOUT_SECS={v:?}: not a number of seconds")
             })?;
     }
-    let hub = Hub::open_dir(data, cfg)
-        .await
-        .with_context(|| format!("opening the hub in {}", data.display()))?;
+    let hub = Hub::open(
+        &stores.data,
+        stores.database.as_deref(),
+        stores.objects.as_deref(),
+        cfg,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "opening the hub in {} (database {}, objects {})",
+            stores.data.display(),
+            stores
+                .database
+                .as_deref()
+                .map(redact)
+                .unwrap_or_else(|| "pantahub.db".into()),
+            stores.objects.as_deref().unwrap_or("objects/")
+        )
+    })?;
     let tls = match tls {
         Some((c, k)) => Some(ph_server::tls_config(&c, &k)?),
         None => None,

@@ -75,18 +75,24 @@ pub type AppState = Arc<Hub>;
 impl Hub {
     /// A hub over a data directory (database, objects and keys in `dir`).
     pub async fn open_dir(dir: &Path, cfg: HubConfig) -> Result<AppState, OpenError> {
-        Self::open(dir, None, cfg).await
+        Self::open(dir, None, None, cfg).await
     }
 
     /// A hub whose database is at `database` (a `sqlite:` or `postgres:`
-    /// URL) when given; objects and keys in `dir`.
+    /// URL; the signing keys are then kept in it, shared by every hub
+    /// process on that database) and whose objects are in `objects`
+    /// (`s3://bucket/prefix`) when given; everything else in `dir`.
     pub async fn open(
         dir: &Path,
         database: Option<&str>,
+        objects: Option<&str>,
         cfg: HubConfig,
     ) -> Result<AppState, OpenError> {
-        let store = ph_store::Store::open(dir, database).await?;
-        let keys = Keys::load_or_create(dir)?;
+        let store = ph_store::Store::open(dir, database, objects).await?;
+        let keys = match database {
+            Some(_) => Keys::shared(&store.db).await?,
+            None => Keys::load_or_create(dir)?,
+        };
         Ok(Arc::new(Hub {
             store,
             keys,

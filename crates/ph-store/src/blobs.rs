@@ -12,8 +12,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
+use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, WriteMultipart};
 use sha2::{Digest, Sha256};
 
@@ -82,6 +84,37 @@ impl Blobs {
         Ok(Blobs {
             store: Arc::new(fs),
         })
+    }
+
+    /// Blobs in an S3-compatible bucket: `s3://bucket[/prefix]`, configured
+    /// by the usual `AWS_*` environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`/`AWS_DEFAULT_REGION`,
+    /// `AWS_ENDPOINT_URL` or `AWS_ENDPOINT` for a store other than AWS; an
+    /// `http://` endpoint is allowed without `AWS_ALLOW_HTTP`).
+    pub fn s3(url: &str) -> Result<Self> {
+        let bad = |why: &str| StoreError::Objects(format!("{url:?}: {why}"));
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("an object store URL starts with s3://"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("no bucket"));
+        }
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("AWS_ENDPOINT"))
+            .ok();
+        if let Some(e) = endpoint {
+            b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
+        }
+        let s3 = b.build().map_err(|e| bad(&e.to_string()))?;
+        let prefix = prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix))
+        };
+        Ok(Blobs { store })
     }
 
     /// Any object store (S3-compatible, memory…).

@@ -5,7 +5,7 @@
 //!                       │      PostgreSQL by URL; every query is portable SQL
 //!                       │      with `$n` placeholders, each engine has its
 //!                       │      migrations dir)
-//!                       └─ Blobs (object_store: a local directory today; blobs
+//!                       └─ Blobs (object_store: a local directory or an S3 bucket; blobs
 //!                              keyed by content sha, uploads verified while
 //!                              streaming and published only when they match)
 //! ```
@@ -24,6 +24,7 @@ mod fleet;
 mod logs;
 mod objects;
 mod rollouts;
+mod secrets;
 mod trails;
 
 pub use accounts::{Account, NewAccount};
@@ -58,6 +59,8 @@ pub enum StoreError {
     },
     #[error("unsupported database URL {0:?} (this build knows sqlite: and postgres:)")]
     Url(String),
+    #[error("object store {0}")]
+    Objects(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -82,17 +85,21 @@ impl Store {
     }
 
     /// The database at `database` (a `sqlite:` or `postgres:` URL) when
-    /// given, else `dir/pantahub.db`; objects in `dir/objects/`.
-    pub async fn open(dir: &Path, database: Option<&str>) -> Result<Self> {
-        let Some(url) = database else {
-            return Self::open_dir(dir).await;
-        };
+    /// given, else `dir/pantahub.db`; objects in the bucket of `objects`
+    /// (`s3://bucket/prefix`) when given, else in `dir/objects/`.
+    pub async fn open(dir: &Path, database: Option<&str>, objects: Option<&str>) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.display().to_string(),
             source,
         })?;
-        let db = Db::open_url(url).await?;
-        let blobs = Blobs::local(&dir.join("objects"))?;
+        let db = match database {
+            Some(url) => Db::open_url(url).await?,
+            None => Db::open_sqlite(&dir.join("pantahub.db")).await?,
+        };
+        let blobs = match objects {
+            Some(url) => Blobs::s3(url)?,
+            None => Blobs::local(&dir.join("objects"))?,
+        };
         Ok(Store { db, blobs })
     }
 }

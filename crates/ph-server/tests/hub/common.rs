@@ -83,7 +83,7 @@ impl TestHub {
         let url = format!("{scheme}://{host}:{port}");
         let mut cfg = HubConfig::new(&url);
         tune(&mut cfg);
-        let hub = Hub::open(dir.path(), database, cfg).await.unwrap();
+        let hub = Hub::open(dir.path(), database, None, cfg).await.unwrap();
         let app = ph_server::app(hub.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (server_tls, ca) = match tls {

@@ -1,0 +1,83 @@
+#!/bin/bash
+# The hub at scale, on this machine, with SQLite (a fresh `pantahub serve
+# --data DIR` per fleet):
+#  1. fleet simulator (crates/pantahub/examples/fleetsim.rs): N simulated
+#     devices speaking the device protocol (login, update poll, progress,
+#     device-meta, logs) at the request rate of N devices polling every
+#     60 s, time-compressed to SECONDS; p50/p99 latency and errors. The
+#     reference is the 100 ms p99 target; FLEETS lists the sizes.
+#  2. object upload and download of one 1 GiB file over loopback, divided
+#     by `cp` of the same file measured in the same run (target >= 0.5x).
+# Usage: bench/hub-scale.sh   (FLEETS="1000 10000" SECONDS_RUN=20 SKIP_BLOB=1 PROFILE=release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FLEETS=${FLEETS:-"1000 10000"}
+SECONDS_RUN=${SECONDS_RUN:-20}
+PROFILE=${PROFILE:-dev}
+cargo build -q --profile "$PROFILE" -p pantahub --bin pantahub --example fleetsim
+dir=target/debug
+[ "$PROFILE" = dev ] || dir=target/$PROFILE
+PH=$PWD/$dir/pantahub
+SIM=$PWD/$dir/examples/fleetsim
+work=$(mktemp -d /tmp/hub-scale.XXXXXX)
+hub_pid=""
+stop_hub() {
+  if [ -n "$hub_pid" ]; then
+    kill -TERM "$hub_pid" 2>/dev/null || true
+    wait "$hub_pid" 2>/dev/null || true
+    hub_pid=""
+  fi
+}
+trap 'stop_hub; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start a fresh hub in $work/$1; sets $url
+start_hub() {
+  local data=$work/$1
+  "$PH" user add --data "$data" --nick bench --email bench@example.com --password pw >/dev/null
+  local port; port=$(free_port)
+  url=http://127.0.0.1:$port
+  RUST_LOG=warn "$PH" serve --data "$data" --listen "127.0.0.1:$port" 2>"$data.log" &
+  hub_pid=$!
+  for _ in $(seq 600); do
+    curl -fs "$url/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the hub did not start: $(cat "$data.log")" >&2
+  exit 1
+}
+
+echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), profile $PROFILE"
+for n in $FLEETS; do
+  start_hub "fleet-$n"
+  "$SIM" --hub "$url" --user bench --password pw --devices "$n" --seconds "$SECONDS_RUN"
+  stop_hub
+done
+
+[ -n "${SKIP_BLOB:-}" ] && exit 0
+start_hub blobs
+src=$work/blob.src
+head -c 1073741824 /dev/urandom >"$src"
+sha=$(sha256sum "$src" | cut -d' ' -f1)
+now() { date +%s.%N; }
+t0=$(now); cp "$src" "$work/blob.cp"; t1=$(now)
+cp_s=$(echo "$t1 - $t0" | bc -l)
+rm -f "$work/blob.cp"
+tok=$(curl -fs -A bench -H 'content-type: application/json' \
+  -d '{"username":"bench","password":"pw"}' "$url/auth/login" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+ann=$(curl -fs -A bench -H "authorization: Bearer $tok" -H 'content-type: application/json' \
+  -d "{\"objectname\":\"blob\",\"sha256sum\":\"$sha\",\"size\":\"1073741824\"}" "$url/objects/")
+put=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["signed-puturl"])' "$ann")
+get=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["signed-geturl"])' "$ann")
+t0=$(now); curl -fs -T "$src" "$put" >/dev/null; t1=$(now)
+up_s=$(echo "$t1 - $t0" | bc -l)
+t0=$(now); curl -fs -o "$work/blob.dl" "$get"; t1=$(now)
+down_s=$(echo "$t1 - $t0" | bc -l)
+cmp "$src" "$work/blob.dl"
+stop_hub
+mib() { echo "1024 / $1" | bc -l; }
+printf 'blob 1 GiB: cp %.2fs (%.0f MiB/s), upload %.2fs (%.0f MiB/s, sha256 verified), download %.2fs (%.0f MiB/s)\n' \
+  "$cp_s" "$(mib "$cp_s")" "$up_s" "$(mib "$up_s")" "$down_s" "$(mib "$down_s")"
+printf 'upload / cp: %.2fx   download / cp: %.2fx   (target >= 0.5x)\n' \
+  "$(echo "$cp_s / $up_s" | bc -l)" "$(echo "$cp_s / $down_s" | bc -l)"
