@@ -283,6 +283,10 @@ EOF
       max=120
     fi
     (cd "$IMG_WORK/clone" && "$PVR" add . >/dev/null && "$PVR" commit -m "cut $i" >/dev/null)
+    # what the device holds before: its committed revision and the known ones
+    probe >"$IMG_WORK/probe.txt"
+    prev=$(env_var pv_rev)
+    known=$(sed -n 's/^progress \([^:]*\):.*/\1/p' "$IMG_WORK/probe.txt")
     (cd "$IMG_WORK/clone" && "$PVR" post "$URL" >"$IMG_WORK/post.log" 2>&1) &
     post_pid=$!
     delay=$((RANDOM % max))
@@ -301,6 +305,10 @@ EOF
       probe >"$IMG_WORK/probe.txt"
       rev=$(booted)
       st=$(status_of "$rev")
+      # the old DONE one or the new one, never an older revision
+      if [ "$rev" != "$prev" ] && grep -qxF "$rev" <<<"$known"; then
+        problems="$problems booted $rev: neither the committed $prev nor the new revision;"
+      fi
       try=$(env_var pv_try)
       case "$st" in
         DONE | UPDATED) ;;

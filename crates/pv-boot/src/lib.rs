@@ -14,14 +14,22 @@
 //!
 //! # Durability
 //!
-//! Every transition reads the env, changes it in memory and replaces the
-//! whole file once through [`pv_fs::AtomicFile`] (temp file, fsync, rename,
-//! fsync of the directory), so a power cut leaves the old or the new env,
-//! never a mix, and commit sets `pv_rev` and clears `pv_try` in the same
-//! replace. (The original rewrites these files in place.) Readers only open
-//! the env path, never a leftover temp file. A missing file reads as an
-//! empty env; a corrupt one is a [`BootError::Corrupt`] naming the file.
-//! Variables Pantavisor does not own are kept on rewrite.
+//! Every transition reads the env, changes it in memory and writes the
+//! whole file once, so commit sets `pv_rev` and clears `pv_try` in the same
+//! write. An existing file of the new content's size (the fixed-size GRUB
+//! block and U-Boot file always are) is overwritten in place, in one
+//! write at offset 0 then fsync, as the original and GRUB's own `save_env`
+//! do: a bootloader reads the filesystem without replaying its journal, so
+//! after a power cut it would still see the directory entry and extents of
+//! a file replaced by rename, pointing at blocks freed and maybe reused
+//! since (GRUB then finds an "invalid environment block" and boots the
+//! factory revision). Its blocks never move, so what the bootloader reads
+//! is the last write that reached the disk. A missing file, or one of
+//! another size, is replaced through [`pv_fs::AtomicFile`] (temp file,
+//! fsync, rename, fsync of the directory). Readers only open the env path,
+//! never a leftover temp file. A missing file reads as an empty env; a
+//! corrupt one is a [`BootError::Corrupt`] naming the file. Variables
+//! Pantavisor does not own are kept on rewrite.
 //!
 //! # Backends and the trying marker
 //!
@@ -89,14 +97,18 @@ pub trait BootEnv {
         }
     }
 
-    /// Replace the env file with `vars` in one atomic step (creating the
-    /// parent directory if needed).
+    /// Write `vars` as the env file: in place when the file exists with
+    /// the new content's size, else replaced in one atomic step (creating
+    /// the parent directory if needed). See the crate's "Durability".
     fn write(&self, vars: &EnvVars) -> Result<(), BootError> {
         let path = self.path();
         let bytes = self.encode(vars).map_err(|source| BootError::Unwritable {
             path: path.to_path_buf(),
             source,
         })?;
+        if overwrite_in_place(path, &bytes)? {
+            return Ok(());
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).at("create directory", dir)?;
         }
@@ -159,6 +171,28 @@ pub trait BootEnv {
         }
         Ok(())
     }
+}
+
+/// Overwrite the regular file `path` with `bytes` in place (one write at
+/// offset 0, then fsync) when it exists with exactly that size; false when
+/// it does not (missing, another size or not a regular file).
+fn overwrite_in_place(path: &Path, bytes: &[u8]) -> Result<bool, BootError> {
+    use std::os::unix::fs::FileExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(pv_fs::FsError::new("stat", path, e).into()),
+    };
+    if !meta.is_file() || meta.len() != bytes.len() as u64 {
+        return Ok(false);
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .at("open", path)?;
+    file.write_all_at(bytes, 0).at("write", path)?;
+    file.sync_all().at("fsync", path)?;
+    Ok(true)
 }
 
 /// The on-disk format of a boot env.
