@@ -190,8 +190,12 @@ fn overwrite_in_place(path: &Path, bytes: &[u8]) -> Result<bool, BootError> {
         .write(true)
         .open(path)
         .at("open", path)?;
+    let label = pv_fs::fault::label(path);
+    pv_fs::fault::point(&format!("write:{label}:before-write"));
     file.write_all_at(bytes, 0).at("write", path)?;
+    pv_fs::fault::point(&format!("write:{label}:before-sync"));
     file.sync_all().at("fsync", path)?;
+    pv_fs::fault::point(&format!("write:{label}:done"));
     Ok(true)
 }
 

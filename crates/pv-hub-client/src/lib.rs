@@ -127,6 +127,9 @@ impl std::fmt::Debug for Hub {
 }
 
 fn build_client(ep: &Endpoint, timeout: Option<Duration>) -> Result<Client> {
+    // the process's TLS crypto: ring (a binary that links another provider
+    // too, e.g. a test harness, keeps whichever was installed first)
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = Client::builder()
         .user_agent(ep.user_agent.clone())
         .connect_timeout(Duration::from_secs(10))
