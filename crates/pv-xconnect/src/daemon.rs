@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
@@ -26,6 +26,9 @@ pub const PERIOD: Duration = Duration::from_secs(5);
 /// The period while a wanted link waits for a container still setting up
 /// its root (a container starts within a fraction of a second).
 pub const SETTLING: Duration = Duration::from_millis(50);
+/// How long a link waits at [`SETTLING`] before it waits at [`PERIOD`]
+/// (a container that never gets its own root is warned about once).
+pub const SETTLING_AT_MOST: Duration = Duration::from_secs(10);
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -39,12 +42,16 @@ pub struct Options {
 #[derive(Debug, Default)]
 pub struct Mesh {
     active: BTreeMap<(String, String, String), Active>,
+    /// Links waiting for their containers' roots: since when, and
+    /// whether that was warned about.
+    waiting: BTreeMap<(String, String, String), (Link, Instant, bool)>,
 }
 
 impl Mesh {
     /// Make the links in place match `links`; true when a wanted link
     /// waits for a container that has not pivoted into its root yet (see
-    /// [`has_own_root`]): then reconcile again soon.
+    /// [`has_own_root`]; for at most [`SETTLING_AT_MOST`]): then reconcile
+    /// again soon.
     pub fn reconcile(&mut self, links: &[Link]) -> bool {
         let wanted: BTreeMap<_, _> = links
             .iter()
@@ -53,19 +60,34 @@ impl Mesh {
             .collect();
         self.active
             .retain(|k, a| wanted.get(k).is_some_and(|l| **l == a.link) && a.in_place());
+        self.waiting
+            .retain(|k, (l, ..)| wanted.get(k).is_some_and(|w| *w == l));
         let mut settling = false;
         for (k, l) in wanted {
             if self.active.contains_key(&k) {
                 continue;
             }
             if !has_own_root(l.consumer_pid) || !has_own_root(l.provider_pid) {
-                debug!(
-                    "link {} → {} ({}): waiting for the containers' roots",
-                    l.provider, l.consumer, l.name
-                );
-                settling = true;
+                let (_, since, warned) = self
+                    .waiting
+                    .entry(k)
+                    .or_insert_with(|| (l.clone(), Instant::now(), false));
+                if since.elapsed() < SETTLING_AT_MOST {
+                    debug!(
+                        "link {} → {} ({}): waiting for the containers' roots",
+                        l.provider, l.consumer, l.name
+                    );
+                    settling = true;
+                } else if !*warned {
+                    *warned = true;
+                    warn!(
+                        "link {} → {} ({}): a container still has the host's root",
+                        l.provider, l.consumer, l.name
+                    );
+                }
                 continue;
             }
+            self.waiting.remove(&k);
             match Active::establish(l) {
                 Ok(a) => {
                     self.active.insert(k, a);
@@ -179,4 +201,39 @@ pub fn run(opts: &Options) -> i32 {
     mesh.clear();
     info!("stopped");
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Our own process stands in for two containers that have not pivoted
+    /// yet: their `/proc/<pid>/root` is the host's, so nothing is made.
+    #[test]
+    fn containers_without_their_own_root_are_not_linked_yet() {
+        let d = tempfile::tempdir().unwrap();
+        let me = std::process::id() as i32;
+        let target = d.path().join("run/pv/api.sock");
+        let l = Link {
+            consumer: "c".into(),
+            consumer_pid: me,
+            provider: "p".into(),
+            provider_pid: me,
+            name: "api".into(),
+            kind: "unix".into(),
+            role: "any".into(),
+            interface: "unix".into(),
+            target: target.to_str().unwrap().into(),
+            socket: d.path().join("p.sock").to_str().unwrap().into(),
+            owns: None,
+            allow: None,
+        };
+        let mut mesh = Mesh::default();
+        assert!(mesh.reconcile(std::slice::from_ref(&l)), "settling");
+        assert!(mesh.links().is_empty());
+        assert!(!d.path().join("run").exists(), "nothing made on the host");
+        // the wait is forgotten with the link
+        assert!(!mesh.reconcile(&[]));
+        assert!(mesh.waiting.is_empty());
+    }
 }
