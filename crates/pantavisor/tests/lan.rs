@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use device::bins::workspace_bin;
-use device::{can_run, checkout, start, wait, App, Device};
+use device::{can_run, checkout, start, wait, write_recovering_groups, App, Device};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -71,21 +71,13 @@ fn http(method: &str, url: &str, token: Option<&str>, body: &[u8]) -> Answer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn sha_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
 /// A device with the LAN endpoint on a free local port; returns it and its base URL.
 fn lan_device(d: &Path, apps: &[App<'_>]) -> (PathBuf, Device, String) {
-    let port = free_port();
+    let port = pv_testkit::free_port();
     std::fs::write(
         d.join("pantavisor.config"),
         format!(
@@ -94,15 +86,7 @@ fn lan_device(d: &Path, apps: &[App<'_>]) -> (PathBuf, Device, String) {
         ),
     )
     .unwrap();
-    let repo = checkout(d, apps, |r| {
-        // app containers count as stable after 1 s (default 30 s)
-        let dev = serde_json::json!({"groups": [
-            {"name": "platform", "status_goal": "STARTED", "restart_policy": "system", "timeout": 10},
-            {"name": "app", "status_goal": "STARTED", "restart_policy": "container", "timeout": 10,
-             "auto_recovery": {"policy": "on-failure", "max_retries": 3, "retry_delay": 1, "stable_timeout": 1}}
-        ]});
-        std::fs::write(r.join("device.json"), dev.to_string()).unwrap();
-    });
+    let repo = checkout(d, apps, write_recovering_groups);
     let dev = start(d, Some(&repo));
     assert!(
         dev.wait_log("status READY", 30),

@@ -10,28 +10,12 @@ use std::path::Path;
 
 use device::bins::workspace_bin;
 use device::{can_run, checkout, start, wait, App, Device};
-use serde_json::Value;
 use tui::Tmux;
 
 const CONFIG: &str = "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\nPV_UPDATER_COMMIT_DELAY=0\nPV_UPDATER_GOALS_TIMEOUT=10\n";
 
-fn json(dev: &Device, path: &str) -> Value {
-    let (s, b) = dev.ctrl("GET", path, b"");
-    assert_eq!(s, 200, "{path}: {b}");
-    serde_json::from_str(&b).unwrap()
-}
-
-fn containers(dev: &Device) -> Vec<String> {
-    json(dev, "/containers")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn revision(dev: &Device) -> String {
-    json(dev, "/device-meta")["pantavisor.revision"]
+    dev.ctrl_json("/device-meta")["pantavisor.revision"]
         .as_str()
         .unwrap_or_default()
         .to_string()
@@ -193,7 +177,7 @@ fn pantabox_menu_against_a_running_device() {
     t.wait_for(&["UPDATED", "finished"], 60);
     t.shot("install-progress");
     assert_eq!(revision(&dev), rev1);
-    assert!(containers(&dev).contains(&"newapp".to_string()));
+    assert!(dev.container_names().contains(&"newapp".to_string()));
     assert!(
         wait(10, || dev.console(&rev1, "newapp").contains("newapp-up")),
         "the installed app runs"
@@ -225,7 +209,7 @@ fn pantabox_menu_against_a_running_device() {
     t.wait_for(&["UPDATED", "finished"], 60);
     t.shot("remove-progress");
     assert_eq!(revision(&dev), rev2);
-    assert!(!containers(&dev).contains(&"newapp".to_string()));
+    assert!(!dev.container_names().contains(&"newapp".to_string()));
     back(&t);
 
     // edit the state in $EDITOR and commit it

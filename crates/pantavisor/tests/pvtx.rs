@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use device::bins::workspace_bin;
-use device::{can_run, checkout, start, wait, App, Device};
+use device::{can_run, checkout, start, wait, write_recovering_groups, App, Device};
 use serde_json::Value;
 
 fn sleeper(name: &str) -> String {
@@ -22,11 +22,7 @@ fn sleeper(name: &str) -> String {
 /// a free port without a token. Returns the checkout, the device and the
 /// endpoint's URL.
 fn pvtx_device(d: &Path, lan: bool) -> (PathBuf, Device, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = pv_testkit::free_port();
     let mut conf =
         "PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=4\nPV_UPDATER_COMMIT_DELAY=0\n".to_string();
     if lan {
@@ -34,14 +30,11 @@ fn pvtx_device(d: &Path, lan: bool) -> (PathBuf, Device, String) {
     }
     std::fs::write(d.join("pantavisor.config"), conf).unwrap();
     let script = sleeper("base");
-    let repo = checkout(d, &[App::new("base", "app", &script)], |r| {
-        let dev = serde_json::json!({"groups": [
-            {"name": "platform", "status_goal": "STARTED", "restart_policy": "system", "timeout": 10},
-            {"name": "app", "status_goal": "STARTED", "restart_policy": "container", "timeout": 10,
-             "auto_recovery": {"policy": "on-failure", "max_retries": 3, "retry_delay": 1, "stable_timeout": 1}}
-        ]});
-        std::fs::write(r.join("device.json"), dev.to_string()).unwrap();
-    });
+    let repo = checkout(
+        d,
+        &[App::new("base", "app", &script)],
+        write_recovering_groups,
+    );
     let dev = start(d, Some(&repo));
     assert!(
         dev.wait_log("status READY", 30),
@@ -77,17 +70,6 @@ fn run(d: &Path, bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &Path)]) ->
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn containers(dev: &Device) -> Vec<String> {
-    let (s, b) = dev.ctrl("GET", "/containers", b"");
-    assert_eq!(s, 200, "{b}");
-    let v: Value = serde_json::from_str(&b).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]
@@ -140,7 +122,9 @@ fn a_remote_pvtx_transaction_becomes_the_running_revision() {
         "{}",
         dev.progress(&rev2)
     );
-    assert!(wait(10, || !containers(&dev).contains(&"extra".to_string())));
+    assert!(wait(10, || !dev
+        .container_names()
+        .contains(&"extra".to_string())));
     assert_eq!(dev.devmeta("pantavisor.revision"), rev2);
     dev.stop();
 }
@@ -256,7 +240,7 @@ fn the_rest_api_flows_of_the_chapter_update_the_device() {
         .console(&rev2, "added")
         .contains("added-up")));
     assert!(wait(10, || {
-        let c = containers(&dev);
+        let c = dev.container_names();
         c.contains(&"added".to_string()) && !c.contains(&"whole".to_string())
     }));
 

@@ -10,34 +10,10 @@ mod device;
 
 use std::path::Path;
 
-use device::{can_run, checkout, start, wait, App, Device};
+use device::{can_run, checkout, start, wait, App};
 use pv_testkit::webdriver::Browser;
-use serde_json::Value;
 
 const TOKEN: &str = "webui-test-token-0123456789";
-
-fn json(dev: &Device, path: &str) -> Value {
-    let (s, b) = dev.ctrl("GET", path, b"");
-    assert_eq!(s, 200, "{path}: {b}");
-    serde_json::from_str(&b).unwrap()
-}
-
-fn containers(dev: &Device) -> Vec<String> {
-    json(dev, "/containers")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A package carrying app `web`, made with pvr and exported.
 fn web_package(d: &Path) -> std::path::PathBuf {
@@ -71,7 +47,7 @@ fn web_page_in_a_headless_browser() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = pv_testkit::free_port();
     std::fs::write(
         d.path().join("pantavisor.config"),
         format!(
@@ -180,10 +156,14 @@ fn web_page_in_a_headless_browser() {
     b.type_into("#mval", "hello from the page");
     b.click("#save");
     b.wait_text(&["hello from the page"], 10);
-    assert_eq!(json(&dev, "/user-meta")["greeting"], "hello from the page");
+    assert_eq!(
+        dev.ctrl_json("/user-meta")["greeting"],
+        "hello from the page"
+    );
     b.shot("usermeta");
     b.click("button[data-key=\"greeting\"]");
-    assert!(wait(10, || json(&dev, "/user-meta")
+    assert!(wait(10, || dev
+        .ctrl_json("/user-meta")
         .get("greeting")
         .is_none()));
     assert!(wait(10, || !b.text().contains("hello from the page")));
@@ -214,10 +194,10 @@ fn web_page_in_a_headless_browser() {
         !b.text().contains("Transaction in progress"),
         "the committed transaction is hidden"
     );
-    let names = containers(&dev);
+    let names = dev.container_names();
     assert!(names.contains(&"web".to_string()), "{names:?}");
     assert!(!names.contains(&"old".to_string()), "{names:?}");
-    let rev = json(&dev, "/device-meta")["pantavisor.revision"]
+    let rev = dev.ctrl_json("/device-meta")["pantavisor.revision"]
         .as_str()
         .unwrap()
         .to_string();

@@ -185,6 +185,15 @@ fn record(log: &Path, line: &str) {
     }
 }
 
+/// A TCP port of 127.0.0.1 that was free a moment ago (the kernel's pick
+/// for a socket bound to port 0, closed again) for a server under test.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free TCP port on 127.0.0.1: {e}"))
+}
+
 /// A binary of this workspace for an end-to-end test, found beside
 /// `sibling` (a binary cargo built for the calling test, e.g.
 /// `env!("CARGO_BIN_EXE_pantavisor")`): `cargo test --workspace` builds

@@ -60,10 +60,7 @@ impl PgCluster {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
             .expect("chmod the PostgreSQL temp dir");
         let data = dir.path().join("data");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let port = crate::free_port();
         let d = data.to_str().expect("utf-8 temp path");
         pg_run(
             &bin,

@@ -21,19 +21,11 @@ pub struct Browser {
     n: usize,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Browser {
     /// Start chromedriver and a headless Chromium; screenshots go to `shots`.
     pub fn start(shots: &Path) -> Browser {
         std::fs::create_dir_all(shots).unwrap();
-        let port = free_port();
+        let port = crate::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

@@ -96,6 +96,19 @@ pub fn checkout(dir: &Path, apps: &[App<'_>], edit: impl FnOnce(&Path)) -> PathB
     repo_dir
 }
 
+/// A `device.json` in checkout `repo`: groups `platform` (restarted with
+/// the system) and `app` (restarted alone) reach STARTED within 10 s; an
+/// app container that fails is restarted up to 3 times, 1 s apart, and
+/// counts as stable after 1 s (default 30 s).
+pub fn write_recovering_groups(repo: &Path) {
+    let dev = serde_json::json!({"groups": [
+        {"name": "platform", "status_goal": "STARTED", "restart_policy": "system", "timeout": 10},
+        {"name": "app", "status_goal": "STARTED", "restart_policy": "container", "timeout": 10,
+         "auto_recovery": {"policy": "on-failure", "max_retries": 3, "retry_delay": 1, "stable_timeout": 1}}
+    ]});
+    std::fs::write(repo.join("device.json"), dev.to_string()).unwrap();
+}
+
 /// Edit a container's run.json in the working tree.
 pub fn edit_run_json(
     repo: &Path,
@@ -333,6 +346,28 @@ impl Device {
     pub fn ctrl(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
         let (s, b) = http::request(&self.socket(), method, path, body).unwrap();
         (s, String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// `GET path` on the control socket, which must answer 200, as JSON.
+    pub fn ctrl_json(&self, path: &str) -> serde_json::Value {
+        let (s, b) = self.ctrl("GET", path, b"");
+        assert_eq!(s, 200, "{path}: {b}");
+        serde_json::from_str(&b).unwrap_or_else(|e| panic!("{path}: {e}: {b}"))
+    }
+
+    /// The names of the containers the control socket lists.
+    pub fn container_names(&self) -> Vec<String> {
+        self.ctrl_json("/containers")
+            .as_array()
+            .expect("/containers is a list")
+            .iter()
+            .map(|c| {
+                c["name"]
+                    .as_str()
+                    .expect("a container has a name")
+                    .to_string()
+            })
+            .collect()
     }
 
     /// Upload the committed state of `repo` as `locals/<name>` (objects first).
