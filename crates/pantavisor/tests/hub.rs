@@ -7,8 +7,10 @@
 //! device-meta, receives user-meta, pushes its containers' logs and takes
 //! a `pvr post`ed app update to UPDATED (every status in order, the
 //! untouched container not restarted, only the changed objects
-//! downloaded); an unclaimed device shows its challenge, is claimed, and
-//! a broken revision posted to it rolls back and is reported ERROR.
+//! downloaded); an unclaimed device shows its challenge, is claimed, a
+//! broken revision posted to it rolls back and is reported ERROR, and so
+//! does a sound one whose hub fails requests (503) while it is tested
+//! ("Hub communication not stable", reported once the hub is back).
 //! Long form (`bash scripts/hub-e2e-long.sh`, the ignored tests): a
 //! download cut by the hub going away resumes at its byte; the runtime
 //! killed while DOWNLOADING resumes too, with its retry counted (killed
@@ -167,13 +169,14 @@ fn claim_by_challenge_and_broken_revision_rolls_back() {
     let hub = Hub::start(d.path());
     let relay = Relay::start(hub.url.rsplit(':').next().unwrap().parse().unwrap());
     let script = sleeper("base");
-    // (a commit delay, so that the broken container fails in TESTING)
+    // (a commit delay, so that the broken container fails in TESTING, and
+    // that TESTING lasts while the hub is made to fail)
     let dev = hub_device(
         d.path(),
         &relay,
         None,
         &[App::new("base", "app", &script)],
-        5,
+        20,
     );
 
     // 2. unclaimed: the challenge is shown; the user claims with it (`pvr claim`)
@@ -242,6 +245,41 @@ fn claim_by_challenge_and_broken_revision_rolls_back() {
     assert!(dev.wait_log("revision 0: status READY", 30));
     let meta =
         |k: &str| hub.call("GET", &format!("/devices/{id}"), None).1["device-meta"][k].clone();
+    assert!(wait(15, || meta("pantavisor.revision") == "0"));
+
+    // 5. a sound revision, but the hub fails every request (503) once it
+    // is tested: rolled back at once, ERROR "Hub communication not
+    // stable" reported when the hub is back
+    post_app(
+        d.path(),
+        &hub,
+        &id,
+        "steady",
+        &strs(&sleeping("steady")),
+        None,
+        // (the hub's latest revision is the broken one)
+        |co| std::fs::remove_dir_all(co.join("broken")).unwrap(),
+    );
+    assert!(
+        wait(60, || relay.reported_at("2", "TESTING").is_some()),
+        "{:?}",
+        relay.reported("2")
+    );
+    relay.set_failing(true);
+    let mut dev = dev;
+    let code = dev.wait_exit(30);
+    assert!(code.is_some(), "the failed update reboots");
+    assert!(dev.log_count("Hub communication not stable") >= 1);
+    relay.set_failing(false);
+    let dev = start_with_cmdline(d.path(), None, &hub_cmdline(&relay, None));
+    let (seen, last) = watch_step(&hub, &id, 2, 60);
+    assert_eq!(last["status"], "ERROR", "{seen:?} {last}");
+    assert_eq!(last["status-msg"], "Hub communication not stable", "{last}");
+    assert_eq!(
+        relay.reported("2"),
+        ["QUEUED", "DOWNLOADING", "INPROGRESS", "TESTING", "ERROR"]
+    );
+    assert!(dev.wait_log("revision 0: status READY", 30));
     assert!(wait(15, || meta("pantavisor.revision") == "0"));
     dev.stop();
 }

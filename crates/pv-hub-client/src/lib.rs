@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +61,17 @@ impl Error {
             Error::Unauthorized(_) => Some(401),
             Error::Status { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// The request did not get through: no connection, a timeout, a cut
+    /// answer, or the hub failing it (5xx). An answer of the hub that
+    /// refuses the request (4xx, a bad body) is not one.
+    pub fn is_communication_failure(&self) -> bool {
+        match self {
+            Error::Http(..) => true,
+            Error::Status { status, .. } => *status >= 500,
+            _ => false,
         }
     }
 }
@@ -118,6 +130,9 @@ pub struct Hub {
     http: Client,
     downloads: Client,
     token: Arc<Mutex<Option<String>>>,
+    /// Requests that did not get through (see
+    /// [`Error::is_communication_failure`]), by every clone.
+    failures: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -188,6 +203,7 @@ impl Hub {
             http: build_client(ep, Some(ep.timeout))?,
             downloads: build_client(ep, None)?,
             token: Arc::new(Mutex::new(None)),
+            failures: Arc::default(),
         })
     }
 
@@ -197,6 +213,16 @@ impl Hub {
 
     pub fn has_token(&self) -> bool {
         self.token.lock().expect("token").is_some()
+    }
+
+    /// How many requests, of this client and its clones, did not get
+    /// through so far: no connection, a timeout, or a 5xx answer.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Forget the token (after a 401).
@@ -214,8 +240,14 @@ impl Hub {
 
     /// Send and read the whole answer; 401 becomes `Unauthorized`.
     fn send(&self, what: &str, r: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
-        let r = r.send().map_err(|e| Error::Http(what.into(), e))?;
+        let r = r.send().map_err(|e| {
+            self.count_failure();
+            Error::Http(what.into(), e)
+        })?;
         let (status, body) = read_body(what, r)?;
+        if status.is_server_error() {
+            self.count_failure();
+        }
         if status == StatusCode::UNAUTHORIZED {
             return Err(Error::Unauthorized(what.into()));
         }
@@ -389,7 +421,13 @@ impl Hub {
         if offset > 0 {
             r = r.header(RANGE, format!("bytes={offset}-"));
         }
-        let mut resp = r.send().map_err(|e| Error::Http(what.into(), e))?;
+        let mut resp = r.send().map_err(|e| {
+            self.count_failure();
+            Error::Http(what.into(), e)
+        })?;
+        if resp.status().is_server_error() {
+            self.count_failure();
+        }
         let start = match resp.status().as_u16() {
             206 => offset,
             200 => 0,

@@ -139,11 +139,14 @@ pub fn client() -> reqwest::blocking::Client {
 
 /// A TCP relay between devices and the hub that counts the bytes of blob
 /// downloads (`GET /local-s3/…` connections, server to client) and can
-/// drop every connection and refuse new ones.
+/// drop every connection and refuse new ones, or answer them 503 as a
+/// failing hub would.
 pub struct Relay {
     pub port: u16,
     pub blob_bytes: Arc<AtomicU64>,
     pub down: Arc<AtomicBool>,
+    /// Answer every new connection's request with 503 instead of relaying it.
+    pub failing: Arc<AtomicBool>,
     /// Go down once this many blob bytes went by (0: never).
     pub cut_after: Arc<AtomicU64>,
     pub conns: Arc<Mutex<Vec<TcpStream>>>,
@@ -179,10 +182,12 @@ impl Relay {
             port,
             blob_bytes: Arc::default(),
             down: Arc::default(),
+            failing: Arc::default(),
             cut_after: Arc::default(),
             conns: Arc::default(),
             reports: Arc::default(),
         };
+        let failing = r.failing.clone();
         let (bytes, down, cut, conns, reports) = (
             r.blob_bytes.clone(),
             r.down.clone(),
@@ -194,6 +199,10 @@ impl Relay {
             for c in l.incoming().flatten() {
                 if down.load(Ordering::SeqCst) {
                     let _ = c.shutdown(Shutdown::Both);
+                    continue;
+                }
+                if failing.load(Ordering::SeqCst) {
+                    std::thread::spawn(move || answer_503(c));
                     continue;
                 }
                 let Ok(s) = TcpStream::connect(("127.0.0.1", target)) else {
@@ -275,6 +284,17 @@ impl Relay {
             .map(|(_, _, t)| *t)
     }
 
+    /// Fail every request from now on (503), the connections open now
+    /// cut; or relay again.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+        if failing {
+            for c in self.conns.lock().unwrap().drain(..) {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
         if down {
@@ -283,6 +303,28 @@ impl Relay {
             }
         }
     }
+}
+
+/// What a failing hub does: read the request's head, answer 503, close.
+fn answer_503(mut c: TcpStream) {
+    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = b"{\"Error\":\"hub failing (test relay)\"}";
+    let _ = write!(
+        c,
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = c.write_all(body);
+    let _ = c.shutdown(Shutdown::Both);
 }
 
 /// Copy `from` to `to`; `seen(chunk, delivered)` is called before each

@@ -1,7 +1,8 @@
 //! The main loop's side of the hub client: events applied to the device
 //! (metadata, remote revisions run as updates of the same engine), the
 //! device's facts handed to the thread, and the rollback of a remote
-//! update when the hub cannot be reached (`updater.network_timeout`).
+//! update when the hub cannot be reached (`updater.network_timeout`) or a
+//! request to it fails while the update is tested.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,10 +17,13 @@ use super::{remote_marker, Event};
 use crate::device::Device;
 use crate::metadata::{user_meta_removed, user_meta_saved};
 use crate::progress::Progress;
-use crate::update::msg;
+use crate::update::{msg, Phase};
 
 /// Progress message of a remote update rolled back for lack of the hub.
 pub const HUB_NOT_REACHABLE: &str = "Hub not reachable";
+/// Progress message of a remote update rolled back because a request to
+/// the hub failed during TESTING.
+pub const HUB_NOT_STABLE: &str = "Hub communication not stable";
 
 impl Device {
     /// Remote mode: remote control enabled, and not running a local
@@ -65,10 +69,25 @@ impl Device {
             }
         }
         let timeout = self.cfg.get_duration(Key::PhUpdaterNetworkTimeout);
-        let remote_update = self
+        let remote = self
             .update
             .as_ref()
-            .is_some_and(|u| remote_marker(&self.layout, &u.rev).exists());
+            .filter(|u| remote_marker(&self.layout, &u.rev).exists());
+        let remote_update = remote.is_some();
+        let testing = remote.is_some_and(|u| matches!(u.phase, Phase::Testing { .. }));
+        if let Some(link) = self.hub.as_mut() {
+            // a remote update under test: any request that fails from
+            // now on (the hub was reached, then lost) rolls it back
+            let failures = link.hub.failures();
+            if !testing {
+                link.failures_at_testing = None;
+            } else if failures > *link.failures_at_testing.get_or_insert(failures) {
+                error!("a request to the hub failed while the remote update was tested");
+                link.failures_at_testing = None;
+                self.fail_update(HUB_NOT_STABLE);
+                return;
+            }
+        }
         if remote_update && !timeout.is_zero() && since > timeout {
             error!(
                 "no answer from the hub for {}s during a remote update",

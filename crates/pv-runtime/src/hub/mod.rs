@@ -13,6 +13,8 @@ pub mod logpush;
 mod reporter;
 pub mod worker;
 
+pub use apply::{HUB_NOT_REACHABLE, HUB_NOT_STABLE};
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
@@ -72,6 +74,11 @@ pub struct HubLink {
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
     last_refresh: Option<Instant>,
+    /// The client the threads share: its count of failed requests.
+    hub: Hub,
+    /// The count of failed requests when the remote update under test
+    /// entered TESTING (`None` outside of one).
+    failures_at_testing: Option<u64>,
 }
 
 /// The hub's address from the configuration.
@@ -132,6 +139,7 @@ impl HubLink {
             progress: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
+        let link_hub = hub.clone();
         let (h, l, s, st) = (hub.clone(), layout.clone(), shared.clone(), stop.clone());
         std::thread::Builder::new()
             .name("hub-logs".into())
@@ -156,7 +164,33 @@ impl HubLink {
             shared,
             stop,
             last_refresh: None,
+            hub: link_hub,
+            failures_at_testing: None,
         })
+    }
+
+    /// A link with no thread behind it, over `hub`: the engine's tests
+    /// make its requests themselves.
+    #[cfg(test)]
+    pub(crate) fn detached(hub: Hub) -> HubLink {
+        let (_, rx) = channel();
+        HubLink {
+            rx,
+            shared: Arc::new(Mutex::new(Shared {
+                remote: true,
+                rev: String::new(),
+                updating: None,
+                devmeta: Map::new(),
+                last_contact: Instant::now(),
+                log_push: false,
+                ready: true,
+                progress: Vec::new(),
+            })),
+            stop: Arc::new(AtomicBool::new(true)),
+            last_refresh: None,
+            hub,
+            failures_at_testing: None,
+        }
     }
 
     fn events(&self) -> Vec<Event> {
@@ -176,6 +210,6 @@ impl Drop for HubLink {
 }
 
 /// The marker of a revision that came from the hub.
-fn remote_marker(layout: &Layout, rev: &str) -> std::path::PathBuf {
+pub(crate) fn remote_marker(layout: &Layout, rev: &str) -> std::path::PathBuf {
     download::dir(layout).join(format!("rev-{rev}.remote"))
 }

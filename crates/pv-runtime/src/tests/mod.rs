@@ -3,6 +3,7 @@
 //! dir; no root, no containers, no waiting.
 
 mod gc;
+mod hub_health;
 mod resume;
 mod rig;
 mod rollback;
