@@ -1,8 +1,9 @@
 //! Managed daemons (spec §2.3 step 4, §6.2 `/daemons`): `pv-xconnect`
 //! runs in every mode (a mode of this same binary), `hwrngd` is listed
-//! but not run in appengine mode. A daemon that exits is started again
-//! after [`RESPAWN_DELAY`]; `PUT /daemons/<name>` stops it (respawn off,
-//! SIGTERM, pid −1) or starts it again.
+//! but not run in appengine mode, `pv-dbus` (the hosted D-Bus system bus,
+//! [`crate::hosted_bus`]) starts once a revision needs it. A daemon that
+//! exits is started again after [`RESPAWN_DELAY`]; `PUT /daemons/<name>`
+//! stops it (respawn off, SIGTERM, pid −1) or starts it again.
 //!
 //! Each daemon's stdin is a pipe from the runtime: a byte on it asks for
 //! an immediate reconcile (the xconnect graph changed), and its end (the
@@ -25,12 +26,26 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The xconnect daemon's name.
 pub const XCONNECT: &str = "pv-xconnect";
+/// The hosted system bus's daemon.
+pub const DBUS: &str = "pv-dbus";
+
+/// How the hosted bus's daemon runs: `dbus-daemon` with `conf`, in a
+/// mount namespace of its own where `passwd` is its `/etc/passwd`.
+#[derive(Debug, Clone)]
+pub struct DbusCommand {
+    pub program: PathBuf,
+    pub conf: PathBuf,
+    pub passwd: PathBuf,
+}
 
 #[derive(Debug)]
 struct Managed {
     name: &'static str,
     /// Program and arguments; `None`: not available in this mode.
     cmd: Option<(PathBuf, Vec<String>)>,
+    /// A file bind-mounted over `/etc/passwd` in a mount namespace of the
+    /// daemon's own.
+    passwd: Option<PathBuf>,
     child: Option<(Child, Option<ChildStdin>)>,
     /// 0 never started, −1 stopped through the API.
     pid: i32,
@@ -51,13 +66,15 @@ pub struct Daemons {
 pub struct NotFound;
 
 impl Daemons {
-    /// Start the daemons of appengine mode: `exe pv-xconnect --ctrl <ctrl>`.
-    pub fn start(exe: &Path, ctrl: &Path) -> Daemons {
+    /// Start the daemons of appengine mode: `exe pv-xconnect --ctrl <ctrl>`;
+    /// `pv-dbus` ([`DbusCommand`]) waits for [`Daemons::start_on_demand`].
+    pub fn start(exe: &Path, ctrl: &Path, dbus: &DbusCommand) -> Daemons {
         let mut d = Daemons {
             list: vec![
                 Managed {
                     name: "hwrngd",
                     cmd: None,
+                    passwd: None,
                     child: None,
                     pid: 0,
                     respawn: false,
@@ -73,9 +90,27 @@ impl Daemons {
                             ctrl.to_string_lossy().into_owned(),
                         ],
                     )),
+                    passwd: None,
                     child: None,
                     pid: 0,
                     respawn: true,
+                    restart_at: None,
+                },
+                Managed {
+                    name: DBUS,
+                    cmd: Some((
+                        dbus.program.clone(),
+                        vec![
+                            format!("--config-file={}", dbus.conf.display()),
+                            "--nofork".into(),
+                            "--nopidfile".into(),
+                            "--nosyslog".into(),
+                        ],
+                    )),
+                    passwd: Some(dbus.passwd.clone()),
+                    child: None,
+                    pid: 0,
+                    respawn: false,
                     restart_at: None,
                 },
             ],
@@ -158,6 +193,31 @@ impl Daemons {
         Ok(())
     }
 
+    /// Start daemon `name` if it never ran (pid 0): a daemon stopped
+    /// through the API stays stopped.
+    pub fn start_on_demand(&mut self, name: &str) {
+        if let Some(m) = self.list.iter_mut().find(|m| m.name == name && m.pid == 0) {
+            m.respawn = true;
+            m.spawn();
+        }
+    }
+
+    /// Whether daemon `name` runs.
+    pub fn running(&self, name: &str) -> bool {
+        self.list
+            .iter()
+            .any(|m| m.name == name && m.child.is_some())
+    }
+
+    /// Send `sig` to daemon `name` if it runs.
+    pub fn signal(&self, name: &str, sig: Signal) {
+        for m in self.list.iter().filter(|m| m.name == name) {
+            if let Some((c, _)) = &m.child {
+                let _ = kill(Pid::from_raw(c.id() as i32), sig);
+            }
+        }
+    }
+
     /// Tell the xconnect daemon to reconcile now when the graph's
     /// fingerprint changed since it last heard.
     pub fn xconnect_changed(&mut self, fingerprint: u64) {
@@ -189,11 +249,12 @@ impl Managed {
         let Some((exe, args)) = &self.cmd else {
             return;
         };
-        let r = Command::new(exe)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn();
+        let mut cmd = Command::new(exe);
+        cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::null());
+        if let Some(p) = &self.passwd {
+            jail_passwd(&mut cmd, p);
+        }
+        let r = cmd.spawn();
         match r {
             Ok(mut c) => {
                 self.pid = c.id() as i32;
@@ -228,5 +289,45 @@ impl Managed {
         warn!("daemon {}: killed", self.name);
         let _ = c.kill();
         let _ = c.wait();
+    }
+}
+
+/// Run `cmd` in a mount namespace of its own where `passwd` is bind-mounted
+/// over `/etc/passwd` (the host's file is untouched; the daemon resolves
+/// the role users of its policy), ended by SIGTERM when the runtime goes.
+fn jail_passwd(cmd: &mut Command, passwd: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let Ok(from) = std::ffi::CString::new(passwd.as_os_str().as_bytes()) else {
+        return;
+    };
+    let to = c"/etc/passwd";
+    let root = c"/";
+    // SAFETY: the hook runs in the forked child before exec and only makes
+    // four system calls on strings prepared before the fork (no
+    // allocation, no lock).
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            use nix::mount::{mount, MsFlags};
+            // it does not read the runtime's pipe: gone with the runtime
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))?;
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+            mount(
+                None::<&std::ffi::CStr>,
+                root,
+                None::<&std::ffi::CStr>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&std::ffi::CStr>,
+            )?;
+            mount(
+                Some(from.as_c_str()),
+                to,
+                None::<&std::ffi::CStr>,
+                MsFlags::MS_BIND,
+                None::<&std::ffi::CStr>,
+            )?;
+            Ok(())
+        });
     }
 }

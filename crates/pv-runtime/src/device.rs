@@ -73,8 +73,10 @@ pub struct Device {
     /// (reported once on the console, [`crate::init::report`]).
     report_goals: bool,
     embedded: bool,
-    /// Managed daemons (`pv-xconnect`).
+    /// Managed daemons (`pv-xconnect`, `pv-dbus`).
     pub(crate) daemons: Option<crate::daemons::Daemons>,
+    /// The hosted D-Bus system bus's files.
+    pub(crate) hosted: crate::hosted_bus::HostedBusState,
 }
 
 impl std::fmt::Debug for Device {
@@ -194,6 +196,7 @@ impl Device {
         progress::recover_commits(&layout, st.committed());
         info!("booting revision {booted}");
         let meta = Metadata::open(&layout)?;
+        let hosted = crate::hosted_bus::HostedBusState::new(&layout);
         let mut dev = Device {
             cfg,
             layout,
@@ -215,6 +218,7 @@ impl Device {
             report_goals: opts.embedded,
             embedded: opts.embedded,
             daemons: None,
+            hosted,
         };
         let try_rev = st.pv_try.clone();
         let try_progress = try_rev
@@ -250,6 +254,7 @@ impl Device {
         dev.daemons = Some(crate::daemons::Daemons::start(
             &dev.exe,
             &dev.layout.rundir.join("pv-ctrl"),
+            &dev.hosted.command(),
         ));
         let (state, model) = match load_revision(&dev.layout, &dev.cfg, &booted) {
             Ok(x) => x,

@@ -14,7 +14,8 @@
 //! * [`daemon`]: the main loop, signals and shutdown.
 //! * [`init`]: the duties of PID 1 in embedded mode (early mounts,
 //!   modules, storage, reaping, reboot).
-//! * `xconnect`: the service mesh's graph and required-service check.
+//! * `xconnect`: the service mesh's graph and required-service check;
+//!   `hosted_bus`: the hosted D-Bus system bus (`pv-dbus`).
 
 pub mod bootfiles;
 pub mod ctrl;
@@ -27,6 +28,7 @@ pub mod engine;
 mod error;
 pub mod factory;
 pub mod gc;
+mod hosted_bus;
 pub mod housekeeping;
 pub mod hub;
 pub mod hubfiles;

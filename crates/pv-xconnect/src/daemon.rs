@@ -55,7 +55,7 @@ impl Mesh {
     pub fn reconcile(&mut self, links: &[Link]) -> bool {
         let wanted: BTreeMap<_, _> = links
             .iter()
-            .filter(|l| l.consumer_pid > 0 && l.provider_pid > 0)
+            .filter(|l| l.consumer_pid > 0 && (l.provider_pid > 0 || l.is_hosted()))
             .map(|l| (l.key(), l))
             .collect();
         self.active
@@ -67,7 +67,8 @@ impl Mesh {
             if self.active.contains_key(&k) {
                 continue;
             }
-            if !has_own_root(l.consumer_pid) || !has_own_root(l.provider_pid) {
+            // the hosted bus is the host's: only its consumer must have pivoted
+            if !has_own_root(l.consumer_pid) || (!l.is_hosted() && !has_own_root(l.provider_pid)) {
                 let (_, since, warned) = self
                     .waiting
                     .entry(k)
@@ -227,6 +228,7 @@ mod tests {
             socket: d.path().join("p.sock").to_str().unwrap().into(),
             owns: None,
             allow: None,
+            uid: None,
         };
         let mut mesh = Mesh::default();
         assert!(mesh.reconcile(std::slice::from_ref(&l)), "settling");

@@ -19,10 +19,17 @@ pub const TYPES: [&str; 6] = ["unix", "rest", "dbus", "drm", "wayland", "input"]
 /// The role of a requirement that names none.
 pub const DEFAULT_ROLE: &str = "any";
 
+/// The service name (and bus name) of the hosted D-Bus system bus.
+pub const HOSTED_BUS: &str = "system-bus";
+/// The provider of hosted-bus links in the graph (pid 0).
+pub const HOSTED_PROVIDER: &str = "_pv_";
+
 /// One service of a provider's `services.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Export {
-    pub name: String,
+    /// Absent on hosted-bus entries, which only declare an owned name.
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
     /// Path of the socket (or device node) inside the provider.
@@ -94,9 +101,26 @@ pub struct Link {
     pub owns: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow: Option<Vec<String>>,
+    /// Hosted-bus links: the uid the role authenticates as on the bus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+}
+
+/// The hosted system bus as the graph needs it: where its socket is (on
+/// the host) and the uid of each role.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostedBus {
+    pub socket: String,
+    pub uids: BTreeMap<String, u32>,
 }
 
 impl Link {
+    /// Whether the link goes to the hosted bus (a host socket, no
+    /// provider container).
+    pub fn is_hosted(&self) -> bool {
+        self.provider == HOSTED_PROVIDER && self.provider_pid == 0
+    }
+
     /// What identifies a link across polls: who, what and where.
     pub fn key(&self) -> (String, String, String) {
         (
@@ -174,19 +198,21 @@ impl RevisionGraph {
             .filter(move |(p, _)| p.as_str() != consumer)
             .flat_map(|(p, es)| es.iter().map(move |e| (p, e)))
             .filter(move |(_, e)| {
-                e.name == r.name
+                e.name.as_deref() == Some(r.name.as_str())
                     && e.socket.is_some()
                     && r.kind.as_ref().is_none_or(|k| *k == e.kind)
             })
     }
 
-    /// Requirements no other container exports (`required` ones fail the
-    /// revision; optional ones are only reported).
-    pub fn missing(&self) -> Vec<Missing> {
+    /// Requirements nobody serves: no other container exports them and,
+    /// with `hosted` (the hosted bus is enabled), they are not the
+    /// `system-bus` (`required` ones fail the revision; optional ones are
+    /// only reported).
+    pub fn missing(&self, hosted: bool) -> Vec<Missing> {
         let mut out = vec![];
         for (c, rs) in &self.requirements {
             for r in rs {
-                if self.providers(c, r).next().is_none() {
+                if !(hosted && on_hosted_bus(r)) && self.providers(c, r).next().is_none() {
                     out.push(Missing {
                         consumer: c.clone(),
                         name: r.name.clone(),
@@ -199,11 +225,37 @@ impl RevisionGraph {
     }
 
     /// One link per (requirement × matching export), with the pids
-    /// `pid_of` gives (0: not running).
-    pub fn links(&self, pid_of: impl Fn(&str) -> i32) -> Vec<Link> {
+    /// `pid_of` gives (0: not running); with `hosted`, one link to the
+    /// hosted bus per requirement of the `system-bus` whose role has a uid.
+    pub fn links(&self, pid_of: impl Fn(&str) -> i32, hosted: Option<&HostedBus>) -> Vec<Link> {
         let mut out = vec![];
         for (c, rs) in &self.requirements {
             for r in rs {
+                if let Some(h) = hosted.filter(|_| on_hosted_bus(r)) {
+                    let role = r.role.clone().unwrap_or_else(|| DEFAULT_ROLE.into());
+                    let Some(uid) = h.uids.get(&role) else {
+                        continue;
+                    };
+                    out.push(Link {
+                        consumer: c.clone(),
+                        consumer_pid: pid_of(c),
+                        provider: HOSTED_PROVIDER.into(),
+                        provider_pid: 0,
+                        name: r.name.clone(),
+                        kind: "dbus".into(),
+                        role,
+                        interface: r.interface.clone().unwrap_or_else(|| "dbus".into()),
+                        target: r
+                            .target
+                            .clone()
+                            .unwrap_or_else(|| DEFAULT_BUS_TARGET.into()),
+                        socket: h.socket.clone(),
+                        owns: None,
+                        allow: None,
+                        uid: Some(*uid),
+                    });
+                    continue;
+                }
                 for (p, e) in self.providers(c, r) {
                     let socket = e.socket.clone().unwrap_or_default();
                     out.push(Link {
@@ -219,12 +271,21 @@ impl RevisionGraph {
                         socket,
                         owns: e.owns.clone(),
                         allow: e.allow.clone(),
+                        uid: None,
                     });
                 }
             }
         }
         out
     }
+}
+
+/// Where a hosted-bus requirement without `target` gets the bus.
+pub const DEFAULT_BUS_TARGET: &str = "/run/dbus/system_bus_socket";
+
+/// Whether requirement `r` is served by the hosted bus (when enabled).
+pub(crate) fn on_hosted_bus(r: &Requirement) -> bool {
+    r.name == HOSTED_BUS && r.kind.as_deref().is_none_or(|k| k == "dbus")
 }
 
 fn parse_manifest(c: &str, v: &Value) -> Result<Vec<Export>, Error> {
@@ -237,10 +298,17 @@ fn parse_manifest(c: &str, v: &Value) -> Result<Vec<Export>, Error> {
         ));
     }
     for e in &m.services {
+        let name = e.name.as_deref().or(e.owns.as_deref()).unwrap_or("");
+        if name.is_empty() {
+            return Err(Error::Manifest(
+                c.into(),
+                "services.json: a service with neither name nor owns".into(),
+            ));
+        }
         if !TYPES.contains(&e.kind.as_str()) {
             return Err(Error::Manifest(
                 c.into(),
-                format!("service {}: unknown type {:?}", e.name, e.kind),
+                format!("service {name}: unknown type {:?}", e.kind),
             ));
         }
         if let Some(s) = &e.socket {
@@ -306,7 +374,7 @@ mod tests {
     fn links_take_defaults_and_pids() {
         let g = state(sample());
         let pid = |c: &str| if c == "app" { 10 } else { 20 };
-        let links = g.links(pid);
+        let links = g.links(pid, None);
         assert_eq!(links.len(), 2);
         let rest = serde_json::to_string(&links[0]).unwrap();
         assert_eq!(
@@ -324,7 +392,7 @@ mod tests {
     fn missing_requirements_are_reported_with_their_kind() {
         let g = state(sample());
         assert_eq!(
-            g.missing(),
+            g.missing(false),
             vec![Missing {
                 consumer: "app".into(),
                 name: "gpu".into(),
@@ -334,7 +402,7 @@ mod tests {
         let mut v = sample();
         v.as_object_mut().unwrap().remove("nm/services.json");
         let g = state(v);
-        let m = g.missing();
+        let m = g.missing(false);
         assert_eq!(m.len(), 3);
         assert!(m.iter().any(|m| m.name == "network-manager" && m.required));
     }
@@ -346,8 +414,8 @@ mod tests {
             "a/run.json": {"services": {"required": [{"name": "s"}]}},
             "b/run.json": {"services": {"required": [{"name": "s", "type": "rest"}]}}
         }));
-        assert_eq!(g.missing().len(), 2);
-        assert!(g.links(|_| 1).is_empty());
+        assert_eq!(g.missing(false).len(), 2);
+        assert!(g.links(|_| 1, None).is_empty());
     }
 
     #[test]

@@ -12,18 +12,20 @@
 //! - Transports: [`relay`] (unix, wayland: bytes and passed descriptors),
 //!   [`rest`] (identity headers), [`dbus`] (SASL identity and filters);
 //!   `drm` device nodes are created by [`link`].
+//! - [`hosted`]: the hosted D-Bus system bus (policy, role uids).
 
 pub mod daemon;
 pub mod dbus;
 pub mod error;
 pub mod graph;
+pub mod hosted;
 pub mod link;
 pub mod paths;
 pub mod relay;
 pub mod rest;
 
 pub use error::Error;
-pub use graph::{Link, Missing, RevisionGraph};
+pub use graph::{HostedBus, Link, Missing, RevisionGraph};
 
 /// An error and its sources, `: `-separated.
 pub fn chain(e: &dyn std::error::Error) -> String {

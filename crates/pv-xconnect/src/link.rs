@@ -67,7 +67,12 @@ impl Active {
     /// Inject `link` into its consumer.
     pub fn establish(link: &Link) -> Result<Active, Error> {
         let target = InContainer::new(link.consumer_pid, &link.target);
-        let source = InContainer::new(link.provider_pid, &link.socket);
+        // the hosted bus's socket is a host path (provider `_pv_`, pid 0)
+        let source = if link.is_hosted() {
+            InContainer::host(&link.socket)
+        } else {
+            InContainer::new(link.provider_pid, &link.socket)
+        };
         let service = match link.kind.as_str() {
             "drm" => {
                 let (kind, rdev) = source.file_type()?.ok_or_else(|| {
@@ -97,11 +102,17 @@ impl Active {
                 role: link.role.clone(),
             }),
             "dbus" => {
-                let passwd = InContainer::new(link.provider_pid, "/etc/passwd")
-                    .read()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                let (uid, gid) = crate::dbus::role_ids(&passwd, &link.role);
+                let (uid, gid) = match link.uid.filter(|_| link.is_hosted()) {
+                    // the runtime's role uid on its own bus
+                    Some(uid) => (uid, uid),
+                    None => {
+                        let passwd = InContainer::new(link.provider_pid, "/etc/passwd")
+                            .read()
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .unwrap_or_default();
+                        crate::dbus::role_ids(&passwd, &link.role)
+                    }
+                };
                 debug!(
                     "link {} → {}: role {} is uid {uid} gid {gid}",
                     link.provider, link.consumer, link.role
@@ -300,6 +311,7 @@ mod tests {
             socket: d.join("p.sock").to_str().unwrap().into(),
             owns: None,
             allow: None,
+            uid: None,
         }
     }
 

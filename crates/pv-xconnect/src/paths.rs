@@ -27,7 +27,12 @@ pub struct InContainer {
 }
 
 fn io(op: &'static str, at: &InContainer, e: impl Into<std::io::Error>) -> Error {
-    Error::io(op, format!("/proc/{}/root{}", at.pid, at.path), e.into())
+    let path = if at.pid == 0 {
+        at.path.clone()
+    } else {
+        format!("/proc/{}/root{}", at.pid, at.path)
+    };
+    Error::io(op, path, e.into())
 }
 
 impl InContainer {
@@ -38,8 +43,18 @@ impl InContainer {
         }
     }
 
+    /// A path on the host (pid 0: the mesh's own root), for what the
+    /// runtime itself serves (the hosted bus's socket).
+    pub fn host(path: &str) -> InContainer {
+        InContainer::new(0, path)
+    }
+
     fn root(&self) -> Result<OwnedFd, Error> {
-        let p = format!("/proc/{}/root", self.pid);
+        let p = if self.pid == 0 {
+            "/".to_string()
+        } else {
+            format!("/proc/{}/root", self.pid)
+        };
         rustix::fs::open(
             p.as_str(),
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
