@@ -4,8 +4,12 @@
 //! (its own pid), so the links go through the same code as on a device:
 //! `/proc/<pid>/root` lookups, the listener, the per-connection relays.
 //!
-//! Prints, for each proxy: p50 round-trip latency (direct, proxied, added)
-//! and one-way throughput (direct, proxied, ratio).
+//! Every round measures each metric directly and through the proxy in
+//! turn (so machine load hits both alike); prints, for each proxy, the
+//! medians over the rounds of the p50 round-trip latency (direct,
+//! proxied, added) and of the one-way throughput (direct, proxied, and
+//! the median of the per-round ratios). Usage: `xconnect_bench [ROUNDS]`
+//! (default 7).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -16,7 +20,7 @@ use pv_xconnect::link::Active;
 use pv_xconnect::Link;
 
 const ROUND_TRIPS: usize = 20_000;
-const BULK: u64 = 2 << 30;
+const BULK: u64 = 1 << 30;
 
 fn link(d: &Path, kind: &str, socket: &Path) -> Link {
     let me = std::process::id() as i32;
@@ -37,6 +41,7 @@ fn link(d: &Path, kind: &str, socket: &Path) -> Link {
         socket: socket.to_str().unwrap().into(),
         owns: None,
         allow: None,
+        uid: None,
     }
 }
 
@@ -194,23 +199,83 @@ fn http_throughput(path: &Path) -> f64 {
     (n * body.len() as u64) as f64 / t0.elapsed().as_secs_f64() / 1e6
 }
 
-fn report(kind: &str, lat: (Duration, Duration), thr: (f64, f64)) {
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// One metric over the rounds: direct and proxied values, measured in
+/// turn within each round.
+#[derive(Default)]
+struct Pair {
+    direct: Vec<f64>,
+    proxied: Vec<f64>,
+}
+
+impl Pair {
+    /// Measure both, the direct one first in even rounds and second in
+    /// odd ones (so neither always runs on a warmer or busier machine).
+    fn measure(&mut self, round: usize, direct: impl Fn() -> f64, proxied: impl Fn() -> f64) {
+        if round.is_multiple_of(2) {
+            self.direct.push(direct());
+            self.proxied.push(proxied());
+        } else {
+            self.proxied.push(proxied());
+            self.direct.push(direct());
+        }
+    }
+
+    /// The median of the per-round proxied/direct ratios.
+    fn ratio(&self) -> f64 {
+        let r: Vec<f64> = self
+            .direct
+            .iter()
+            .zip(&self.proxied)
+            .map(|(d, p)| p / d)
+            .collect();
+        median(&r)
+    }
+}
+
+fn report(kind: &str, lat: &Pair, thr: &Pair) {
+    let (ld, lp) = (median(&lat.direct), median(&lat.proxied));
+    let added: Vec<f64> = lat
+        .direct
+        .iter()
+        .zip(&lat.proxied)
+        .map(|(d, p)| p - d)
+        .collect();
     println!(
-        "{kind}: p50 round trip direct {:.1} us, proxied {:.1} us, added {:.1} us (target < 50)",
-        us(lat.0),
-        us(lat.1),
-        us(lat.1) - us(lat.0)
+        "{kind}: p50 round trip, median of {} rounds: direct {ld:.1} us, proxied {lp:.1} us, added {:.1} us (target < 50)",
+        lat.direct.len(),
+        median(&added)
     );
+    let (td, tp) = (median(&thr.direct), median(&thr.proxied));
+    let lo = thr
+        .direct
+        .iter()
+        .zip(&thr.proxied)
+        .map(|(d, p)| p / d)
+        .fold(f64::INFINITY, f64::min);
+    let hi = thr
+        .direct
+        .iter()
+        .zip(&thr.proxied)
+        .map(|(d, p)| p / d)
+        .fold(0.0, f64::max);
     println!(
-        "{kind}: throughput direct {:.0} MB/s, proxied {:.0} MB/s, ratio {:.2} (target >= 0.8)",
-        thr.0,
-        thr.1,
-        thr.1 / thr.0
+        "{kind}: throughput, median of {} rounds: direct {td:.0} MB/s, proxied {tp:.0} MB/s, ratio {:.2} (rounds {lo:.2}..{hi:.2}; target >= 0.8)",
+        thr.direct.len(),
+        thr.ratio()
     );
 }
 
 fn main() {
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(7);
     let d = tempfile::tempdir().unwrap();
     let echo = d.path().join("echo.sock");
     let http = d.path().join("http.sock");
@@ -220,13 +285,40 @@ fn main() {
     let rest = Active::establish(&link(d.path(), "rest", &http)).unwrap();
     let unix_at = Path::new(&unix.link.target).to_path_buf();
     let rest_at = Path::new(&rest.link.target).to_path_buf();
-    // warm up, then direct and proxied alternately
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    // warm up
     let _ = (echo_latency(&echo), echo_latency(&unix_at));
-    let lat = (echo_latency(&echo), echo_latency(&unix_at));
-    let thr = (echo_throughput(&echo), echo_throughput(&unix_at));
-    report("unix", lat, thr);
     let _ = (http_latency(&http), http_latency(&rest_at));
-    let lat = (http_latency(&http), http_latency(&rest_at));
-    let thr = (http_throughput(&http), http_throughput(&rest_at));
-    report("rest", lat, thr);
+    let (mut unix_lat, mut unix_thr) = (Pair::default(), Pair::default());
+    let (mut rest_lat, mut rest_thr) = (Pair::default(), Pair::default());
+    for round in 0..rounds {
+        unix_lat.measure(
+            round,
+            || us(echo_latency(&echo)),
+            || us(echo_latency(&unix_at)),
+        );
+        rest_lat.measure(
+            round,
+            || us(http_latency(&http)),
+            || us(http_latency(&rest_at)),
+        );
+        unix_thr.measure(
+            round,
+            || echo_throughput(&echo),
+            || echo_throughput(&unix_at),
+        );
+        rest_thr.measure(
+            round,
+            || http_throughput(&http),
+            || http_throughput(&rest_at),
+        );
+        eprintln!(
+            "round {}: unix {:.2}, rest {:.2}",
+            round + 1,
+            unix_thr.proxied[round] / unix_thr.direct[round],
+            rest_thr.proxied[round] / rest_thr.direct[round]
+        );
+    }
+    report("unix", &unix_lat, &unix_thr);
+    report("rest", &rest_lat, &rest_thr);
 }
