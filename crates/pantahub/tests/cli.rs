@@ -7,18 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn pantahub(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_pantahub"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "pantahub {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+mod common;
+use common::pantahub;
 
 fn get(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
@@ -26,14 +16,6 @@ fn get(addr: &str, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -95,7 +77,7 @@ fn users_tokens_certs_and_a_clean_sigterm() {
     assert!(fs_text(&certs.join("cert.pem")).contains("BEGIN CERTIFICATE"));
     assert!(fs_text(&certs.join("key.pem")).contains("PRIVATE KEY"));
 
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", pv_testkit::free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_pantahub"))
         .args(["serve", "--data", d, "--listen", &addr])
         .stdout(Stdio::null())

@@ -8,34 +8,14 @@
 //! Screenshots of every page go to `target/tmp/console/`.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pv_testkit::hub::Hub;
 use pv_testkit::webdriver::Browser;
 use serde_json::{json, Value};
 use sha2::Digest;
 
 const SYS: &str = "pantavisor-service-system@1";
-
-struct Hub {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn pantahub(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pantahub"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "pantahub {args:?}: {out:?}");
-}
 
 fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
@@ -44,37 +24,6 @@ fn http() -> reqwest::blocking::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
-}
-
-/// `pantahub serve` on a free loopback port (retried if another test took it).
-fn serve(data: &Path) -> Hub {
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pantahub"))
-            .args(["serve", "--data", data.to_str().unwrap()])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            if http().get(format!("{base}/healthz")).send().is_ok() {
-                return Hub { child, base };
-            }
-            assert!(Instant::now() < deadline, "pantahub serve did not answer");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    panic!("pantahub serve did not start");
 }
 
 /// A device speaking the hub's device protocol.
@@ -205,24 +154,13 @@ fn console_in_a_headless_browser() {
     }
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("hub");
-    let data_s = data.to_str().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_pantahub"));
     for nick in ["alice", "bob"] {
         let (email, pw) = (format!("{nick}@example.com"), format!("pw-{nick}"));
-        pantahub(&[
-            "user",
-            "add",
-            "--data",
-            data_s,
-            "--nick",
-            nick,
-            "--email",
-            &email,
-            "--password",
-            &pw,
-        ]);
+        Hub::add_user(bin, &data, nick, &email, &pw);
     }
-    let hub = serve(&data);
-    let base = hub.base.clone();
+    let hub = Hub::start(bin, &data, |_| {});
+    let base = hub.url.clone();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
     let _ = std::fs::remove_dir_all(&out);
 

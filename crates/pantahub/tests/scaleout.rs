@@ -10,18 +10,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pv_testkit::hub::Hub;
 use pv_testkit::pg::PgCluster;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::pantahub;
 
 fn wait_port(addr: &str, what: &str, child: &mut Child) {
     let start = Instant::now();
@@ -53,7 +49,7 @@ impl Drop for Proc {
 
 /// An S3-compatible server on a free loopback port with bucket `hub`.
 fn moto() -> (Proc, String) {
-    let port = free_port();
+    let port = pv_testkit::free_port();
     let mut c = Command::new("moto_server")
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -74,34 +70,14 @@ const AWS: &[(&str, &str)] = &[
     ("AWS_REGION", "us-east-1"),
 ];
 
-fn pantahub(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_pantahub"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "pantahub {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn hub(data: &Path, db: &str, s3: &str) -> (Proc, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pantahub"))
-        .args(["serve", "--data"])
-        .arg(data)
-        .args(["--listen", &addr, "--database", db])
-        .args(["--objects", "s3://hub/fleet"])
-        .envs(AWS.iter().copied())
-        .env("AWS_ENDPOINT_URL", s3)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_port(&addr, "pantahub serve", &mut c);
-    (Proc(c), format!("http://{addr}"))
+/// A hub process over `data` on the shared database and bucket.
+fn hub(data: &Path, db: &str, s3: &str) -> Hub {
+    Hub::start(Path::new(env!("CARGO_BIN_EXE_pantahub")), data, |c| {
+        c.args(["--database", db])
+            .args(["--objects", "s3://hub/fleet"])
+            .envs(AWS.iter().copied())
+            .env("AWS_ENDPOINT_URL", s3);
+    })
 }
 
 /// A client that sends each request to the next hub in turn.
@@ -250,10 +226,9 @@ fn two_hubs_one_postgres_one_bucket() {
         "--password",
         "pw",
     ]);
-    let (_a, url_a) = hub(&d1, &pg.url, &s3);
-    let (_b, url_b) = hub(&d2, &pg.url, &s3);
+    let (a, b) = (hub(&d1, &pg.url, &s3), hub(&d2, &pg.url, &s3));
     let c = Alternating {
-        hubs: vec![url_a, url_b],
+        hubs: vec![a.url.clone(), b.url.clone()],
         next: Default::default(),
         http: Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -19,6 +19,7 @@
 //!   `PV_SKIP_LOG` (scripts/test.sh sets it and prints the count per reason
 //!   at the end), and a notice goes to stderr.
 
+pub mod hub;
 pub mod pg;
 #[cfg(feature = "webdriver")]
 pub mod webdriver;

@@ -10,15 +10,8 @@ use serde_json::{json, Value};
 /// A running `pantahub serve` on a fresh data dir; stopped on drop.
 pub struct Hub {
     pub url: String,
-    child: std::process::Child,
+    _server: pv_testkit::hub::Hub,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn pantahub() -> PathBuf {
@@ -31,51 +24,19 @@ pub fn start_hub_with(users: &[(&str, &str)], token_secs: Option<i64>) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("hub");
     for (nick, password) in users {
-        let o = Command::new(pantahub())
-            .args(["user", "add", "--data"])
-            .arg(&data)
-            .args(["--nick", nick, "--email", &format!("{nick}@example.com")])
-            .args(["--password", password])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let email = format!("{nick}@example.com");
+        pv_testkit::hub::Hub::add_user(&pantahub(), &data, nick, &email, password);
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut cmd = Command::new(pantahub());
-    cmd.args(["serve", "--data"])
-        .arg(&data)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--public-url",
-            &url,
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    if let Some(s) = token_secs {
-        cmd.env("PANTAHUB_JWT_TIMEOUT_SECS", s.to_string());
-    }
-    let hub = Hub {
-        url,
-        child: cmd.spawn().unwrap(),
+    let server = pv_testkit::hub::Hub::start(&pantahub(), &data, |cmd| {
+        if let Some(s) = token_secs {
+            cmd.env("PANTAHUB_JWT_TIMEOUT_SECS", s.to_string());
+        }
+    });
+    Hub {
+        url: server.url.clone(),
+        _server: server,
         _dir: dir,
-    };
-    let c = reqwest::blocking::Client::new();
-    let start = std::time::Instant::now();
-    while c
-        .get(format!("{}/auth/auth_status", hub.url))
-        .send()
-        .is_err()
-    {
-        assert!(start.elapsed().as_secs() < 60, "pantahub never answered");
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    hub
 }
 
 pub fn start_hub(users: &[(&str, &str)]) -> Hub {
