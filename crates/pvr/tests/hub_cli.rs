@@ -7,7 +7,7 @@ mod hubkit;
 use std::fs;
 use std::path::Path;
 
-use hubkit::{cached_token, call, exp_of, now, start_hub, start_hub_with, Pvr};
+use hubkit::{cached_token, call, exp_of, now, start_hub, start_hub_with, Hub, Pvr};
 use serde_json::{json, Value};
 
 fn parse(s: &str) -> Value {
@@ -281,36 +281,32 @@ fn claim_clone_post_and_get_through_the_hub() {
     assert!(err.contains("pvr login"), "{err}");
 }
 
+/// A hub with one account, that account's token, a temp dir, and pvr run
+/// as that account with the hub as its default remote.
+struct Fleet {
+    h: Hub,
+    utok: String,
+    t: tempfile::TempDir,
+    pvr: Pvr,
+}
+
+fn fleet(nick: &str, password: &str) -> Fleet {
+    let h = start_hub(&[(nick, password)]);
+    let utok = h.login(nick, password);
+    let t = tempfile::tempdir().unwrap();
+    let pvr = Pvr::new(&t.path().join("cfg"))
+        .with("PVR_USER", nick)
+        .with("PVR_PASSWORD", password)
+        .with("PVR_BASEURL", &h.url);
+    Fleet { h, utok, t, pvr }
+}
+
 #[test]
 fn device_commands_show_and_change_the_fleet() {
-    let h = start_hub(&[("dave", "pw-dave")]);
-    let utok = h.login("dave", "pw-dave");
-    let t = tempfile::tempdir().unwrap();
-    let cfg = t.path().join("cfg");
-    let pvr = Pvr::new(&cfg)
-        .with("PVR_USER", "dave")
-        .with("PVR_PASSWORD", "pw-dave")
-        .with("PVR_BASEURL", &h.url);
+    let Fleet { h, utok, t, pvr } = fleet("dave", "pw-dave");
 
-    let dev = h.register_device();
-    let id = dev["id"].as_str().unwrap();
-    call(
-        "PUT",
-        &format!(
-            "{}/devices/{id}?challenge={}",
-            h.url,
-            dev["challenge"].as_str().unwrap()
-        ),
-        Some(&utok),
-        json!({}),
-    );
-    let dtok = h.device_token(&dev);
-    call(
-        "POST",
-        &format!("{}/trails/", h.url),
-        Some(&dtok),
-        json!({"#spec":"pantavisor-service-system@1"}),
-    );
+    let (id, dtok) = h.claimed_device(&utok);
+    let id = id.as_str();
     call(
         "POST",
         &format!("{}/trails/{id}/steps", h.url),
@@ -410,36 +406,8 @@ fn device_commands_show_and_change_the_fleet() {
 
 #[test]
 fn rollout_posts_the_committed_state_in_waves() {
-    let h = start_hub(&[("erin", "pw-erin")]);
-    let utok = h.login("erin", "pw-erin");
-    let t = tempfile::tempdir().unwrap();
-    let cfg = t.path().join("cfg");
-    let pvr = Pvr::new(&cfg)
-        .with("PVR_USER", "erin")
-        .with("PVR_PASSWORD", "pw-erin")
-        .with("PVR_BASEURL", &h.url);
-    let mut ids = vec![];
-    for _ in 0..3 {
-        let dev = h.register_device();
-        let id = dev["id"].as_str().unwrap().to_string();
-        call(
-            "PUT",
-            &format!(
-                "{}/devices/{id}?challenge={}",
-                h.url,
-                dev["challenge"].as_str().unwrap()
-            ),
-            Some(&utok),
-            json!({}),
-        );
-        call(
-            "POST",
-            &format!("{}/trails/", h.url),
-            Some(&h.device_token(&dev)),
-            json!({"#spec":"pantavisor-service-system@1"}),
-        );
-        ids.push(id);
-    }
+    let Fleet { h, utok, t, pvr } = fleet("erin", "pw-erin");
+    let ids: Vec<String> = (0..3).map(|_| h.claimed_device(&utok).0).collect();
     let repo = t.path().join("repo");
     fs::create_dir_all(&repo).unwrap();
     pvr.ok(&repo, &["init"]);

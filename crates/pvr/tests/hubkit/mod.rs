@@ -84,6 +84,31 @@ impl Hub {
             dev["secret"].as_str().unwrap(),
         )
     }
+
+    /// A device registered, claimed with the user token `utok` and synced
+    /// with an empty factory state (rev 0); (id, device token).
+    pub fn claimed_device(&self, utok: &str) -> (String, String) {
+        let dev = self.register_device();
+        let id = dev["id"].as_str().unwrap().to_string();
+        call(
+            "PUT",
+            &format!(
+                "{}/devices/{id}?challenge={}",
+                self.url,
+                dev["challenge"].as_str().unwrap()
+            ),
+            Some(utok),
+            json!({}),
+        );
+        let dtok = self.device_token(&dev);
+        call(
+            "POST",
+            &format!("{}/trails/", self.url),
+            Some(&dtok),
+            json!({"#spec":"pantavisor-service-system@1"}),
+        );
+        (id, dtok)
+    }
 }
 
 /// One JSON call; any non-2xx status fails the test.
