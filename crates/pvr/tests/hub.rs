@@ -1,104 +1,26 @@
 //! Our pvr against our hub (`pantahub`): a user token posts a commit to a
 //! device's trail and clones it back, byte for byte, over real HTTP.
 
+mod hubkit;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
+use hubkit::{call, start_hub, Pvr};
 use serde_json::{json, Value};
 
-fn pvr(dir: &Path, cfg: &Path, token: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pvr"))
-        .args(args)
-        .current_dir(dir)
-        .env("PVR_CONFIG_DIR", cfg)
-        .env("PVR_AUTH", token)
-        .env_remove("PVR_ACCESSTOKEN")
-        .output()
-        .unwrap()
-}
-
+/// pvr as the holder of `token`; must succeed; stdout and stderr.
 fn ok(dir: &Path, cfg: &Path, token: &str, args: &[&str]) -> String {
-    let o = pvr(dir, cfg, token, args);
-    assert!(
-        o.status.success(),
-        "pvr {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-struct Hub {
-    url: String,
-    hub: ph_server::AppState,
-    rt: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-fn start_hub() -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (url, hub) = rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
-        let hub = ph_server::Hub::open_dir(dir.path(), ph_server::HubConfig::new(&url))
-            .await
-            .unwrap();
-        let app = ph_server::app(hub.clone());
-        tokio::spawn(ph_server::serve(l, app, None, std::future::pending()));
-        (url, hub)
-    });
-    Hub {
-        url,
-        hub,
-        rt,
-        _dir: dir,
-    }
-}
-
-fn call(method: &str, url: &str, token: Option<&str>, body: Value) -> Value {
-    let c = reqwest::blocking::Client::new();
-    let mut rq = c
-        .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url)
-        .header("user-agent", "pvr-hub-test")
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(t) = token {
-        rq = rq.bearer_auth(t);
-    }
-    let r = rq.send().unwrap();
-    assert!(r.status().is_success(), "{method} {url}: {}", r.status());
-    serde_json::from_slice(&r.bytes().unwrap()).unwrap()
+    let (out, err) = Pvr::new(cfg).with("PVR_AUTH", token).ok(dir, args);
+    out + &err
 }
 
 #[test]
 fn pvr_posts_to_and_clones_from_a_device_trail_on_the_hub() {
-    let h = start_hub();
+    let h = start_hub(&[("user1", "pw-user1")]);
     // a user, and a device it claimed that synced its factory state
-    let user = h.rt.block_on(async {
-        ph_server::users::add_user(&h.hub.store, "user1", "u@example.com", "pw-user1", true)
-            .await
-            .unwrap()
-    });
-    let utok = call(
-        "POST",
-        &format!("{}/auth/login", h.url),
-        None,
-        json!({"username":"user1","password":"pw-user1"}),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let dev = call("POST", &format!("{}/devices/", h.url), None, json!({}));
+    let utok = h.login("user1", "pw-user1");
+    let dev = h.register_device();
     let id = dev["id"].as_str().unwrap();
     let claim = format!(
         "{}/devices/{id}?challenge={}",
@@ -107,17 +29,9 @@ fn pvr_posts_to_and_clones_from_a_device_trail_on_the_hub() {
     );
     assert_eq!(
         call("PUT", &claim, Some(&utok), json!({}))["owner"],
-        json!(user.prn)
+        json!(h.prn_of("user1", "pw-user1"))
     );
-    let dtok = call(
-        "POST",
-        &format!("{}/auth/login", h.url),
-        None,
-        json!({"username": dev["prn"], "password": dev["secret"]}),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let dtok = h.device_token(&dev);
     call(
         "POST",
         &format!("{}/trails/", h.url),
@@ -181,6 +95,7 @@ fn pvr_posts_to_and_clones_from_a_device_trail_on_the_hub() {
     );
     assert_eq!(poll[0]["rev"], 1);
     // without a token pvr is refused with the hub's login discovery
-    let o = pvr(&repo, &cfg, "", &["post", "-m", "x", &trail]);
-    assert!(!o.status.success());
+    Pvr::new(&cfg)
+        .with("PVR_AUTH", "")
+        .fails(&repo, &["post", "-m", "x", &trail]);
 }
