@@ -97,21 +97,36 @@ impl Browser {
 
     /// The element matching a CSS selector, waiting for it.
     pub fn find(&self, css: &str) -> String {
+        let body = json!({"using": "css selector", "value": css});
+        self.retried("/element", body, &format!("no element {css}"), |v| {
+            v[ELEMENT].as_str()
+        })
+    }
+
+    /// POST `body` to the session's `path` until it succeeds with a value
+    /// `pick` finds a string in (for 20 s, else the test fails with `what`).
+    fn retried(
+        &self,
+        path: &str,
+        body: Value,
+        what: &str,
+        pick: impl Fn(&Value) -> Option<&str>,
+    ) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let r = self
                 .http
-                .post(format!("{}{}", self.base, self.s("/element")))
+                .post(format!("{}{}", self.base, self.s(path)))
                 .header("Content-Type", "application/json")
-                .body(json!({"using": "css selector", "value": css}).to_string())
+                .body(body.to_string())
                 .send()
                 .unwrap();
             let ok = r.status().is_success();
             let v: Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap_or_default();
-            if let Some(e) = v["value"][ELEMENT].as_str().filter(|_| ok) {
-                return e.to_string();
+            if let Some(found) = pick(&v["value"]).filter(|_| ok) {
+                return found.to_string();
             }
-            assert!(Instant::now() < deadline, "no element {css}: {v}");
+            assert!(Instant::now() < deadline, "{what}: {v}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -133,26 +148,9 @@ impl Browser {
     /// The page's visible text (read by a script: no element to go stale
     /// while the page reloads; retried while it navigates).
     pub fn text(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let r = self
-                .http
-                .post(format!("{}{}", self.base, self.s("/execute/sync")))
-                .header("Content-Type", "application/json")
-                .body(
-                    json!({"script": "return document.body ? document.body.innerText : '';", "args": []})
-                        .to_string(),
-                )
-                .send()
-                .unwrap();
-            let ok = r.status().is_success();
-            let v: Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap_or_default();
-            if let Some(t) = v["value"].as_str().filter(|_| ok) {
-                return t.to_string();
-            }
-            assert!(Instant::now() < deadline, "no page text: {v}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let script = "return document.body ? document.body.innerText : '';";
+        let body = json!({"script": script, "args": []});
+        self.retried("/execute/sync", body, "no page text", Value::as_str)
     }
 
     /// Wait until the page's text has every needle; panics with the text.
