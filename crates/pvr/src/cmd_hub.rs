@@ -183,25 +183,17 @@ pub fn device(ctx: &Ctx, a: DeviceArgs) -> Result<(), Exit> {
     let c = &ctx.client;
     match a.cmd {
         DeviceCmd::Ls { json } => {
-            let list = hub::devices(c, &base)?;
-            if json {
-                print_json(&Value::Array(list));
-                return Ok(());
-            }
-            let rows = list
-                .iter()
-                .map(|d| {
-                    let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                    let public = d.get("public").and_then(Value::as_bool).unwrap_or(false);
-                    vec![
-                        s("id"),
-                        s("nick"),
-                        if public { "yes" } else { "no" }.to_string(),
-                        s("time-created"),
-                    ]
-                })
-                .collect();
-            table(&["ID", "NICK", "PUBLIC", "CREATED"], rows);
+            let head = ["ID", "NICK", "PUBLIC", "CREATED"];
+            json_or_table(hub::devices(c, &base)?, json, &head, |d| {
+                let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let public = d.get("public").and_then(Value::as_bool).unwrap_or(false);
+                vec![
+                    s("id"),
+                    s("nick"),
+                    if public { "yes" } else { "no" }.to_string(),
+                    s("time-created"),
+                ]
+            });
         }
         DeviceCmd::Get { device } => print_json(&hub::device(c, &base, &device)?),
         DeviceCmd::Set {
@@ -229,39 +221,28 @@ pub fn ps_cmd(ctx: &Ctx, json: bool) -> Result<(), Exit> {
 }
 
 fn ps(ctx: &Ctx, base: &str, json: bool) -> Result<(), Exit> {
-    let list = hub::summaries(&ctx.client, base)?;
-    if json {
-        print_json(&Value::Array(list));
-        return Ok(());
-    }
-    let rows = list
-        .iter()
-        .map(|d| {
-            let s = |k: &str| match d.get(k) {
-                Some(Value::String(t)) => t.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => String::new(),
-            };
-            let id: String = s("deviceid").chars().take(8).collect();
-            let sha: String = s("state-sha").chars().take(8).collect();
-            vec![
-                id,
-                s("device-nick"),
-                s("revision"),
-                s("status"),
-                format!("{}%", s("progress")),
-                sha,
-                seen(&s("progress-time")),
-                s("status-msg"),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "ID", "NICK", "REV", "STATUS", "PROGRESS", "STATE", "SEEN", "MESSAGE",
-        ],
-        rows,
-    );
+    let head = [
+        "ID", "NICK", "REV", "STATUS", "PROGRESS", "STATE", "SEEN", "MESSAGE",
+    ];
+    json_or_table(hub::summaries(&ctx.client, base)?, json, &head, |d| {
+        let s = |k: &str| match d.get(k) {
+            Some(Value::String(t)) => t.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let id: String = s("deviceid").chars().take(8).collect();
+        let sha: String = s("state-sha").chars().take(8).collect();
+        vec![
+            id,
+            s("device-nick"),
+            s("revision"),
+            s("status"),
+            format!("{}%", s("progress")),
+            sha,
+            seen(&s("progress-time")),
+            s("status-msg"),
+        ]
+    });
     Ok(())
 }
 
@@ -279,6 +260,15 @@ fn seen(t: &str) -> String {
         60..=3599 => format!("{}m ago", secs / 60),
         3600..=86399 => format!("{}h ago", secs / 3600),
         _ => format!("{}d ago", secs / 86400),
+    }
+}
+
+/// The hub's list as pvr's JSON, or as a table of a row per item.
+fn json_or_table(list: Vec<Value>, json: bool, head: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+    if json {
+        print_json(&Value::Array(list));
+    } else {
+        table(head, list.iter().map(row).collect());
     }
 }
 
