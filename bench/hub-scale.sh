@@ -6,9 +6,11 @@
 #     device-meta, logs) at the request rate of N devices polling every
 #     60 s, time-compressed to SECONDS; p50/p99 latency and errors. The
 #     reference is the 100 ms p99 target; FLEETS lists the sizes.
-#  2. object upload and download of one 1 GiB file over loopback, divided
-#     by `cp` of the same file measured in the same run (target >= 0.5x).
-# Usage: bench/hub-scale.sh   (FLEETS="1000 10000" SECONDS_RUN=20 SKIP_BLOB=1 PROFILE=release)
+#  2. object upload and download of a 1 GiB file over loopback, divided
+#     by `cp` of the same file measured in the same round (target >= 0.5x);
+#     median of ROUNDS rounds.
+# Usage: bench/hub-scale.sh   (FLEETS="1000 10000" SECONDS_RUN=20 SKIP_BLOB=1
+#                              SKIP_FLEET=1 ROUNDS=3 PROFILE=release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLEETS=${FLEETS:-"1000 10000"}
@@ -48,6 +50,7 @@ start_hub() {
 }
 
 echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), profile $PROFILE"
+[ -n "${SKIP_FLEET:-}" ] && FLEETS=""
 for n in $FLEETS; do
   start_hub "fleet-$n"
   "$SIM" --hub "$url" --user bench --password pw --devices "$n" --seconds "$SECONDS_RUN"
@@ -55,29 +58,45 @@ for n in $FLEETS; do
 done
 
 [ -n "${SKIP_BLOB:-}" ] && exit 0
+# ROUNDS rounds (default 3), each with a fresh 1 GiB file (an upload of a
+# blob already stored is only verified, not written): cp, upload, download;
+# the medians are reported.
 start_hub blobs
-src=$work/blob.src
-head -c 1073741824 /dev/urandom >"$src"
-sha=$(sha256sum "$src" | cut -d' ' -f1)
+ROUNDS=${ROUNDS:-3}
 now() { date +%s.%N; }
-t0=$(now); cp "$src" "$work/blob.cp"; t1=$(now)
-cp_s=$(echo "$t1 - $t0" | bc -l)
-rm -f "$work/blob.cp"
 tok=$(curl -fs -A bench -H 'content-type: application/json' \
   -d '{"username":"bench","password":"pw"}' "$url/auth/login" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-ann=$(curl -fs -A bench -H "authorization: Bearer $tok" -H 'content-type: application/json' \
-  -d "{\"objectname\":\"blob\",\"sha256sum\":\"$sha\",\"size\":\"1073741824\"}" "$url/objects/")
-put=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["signed-puturl"])' "$ann")
-get=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["signed-geturl"])' "$ann")
-t0=$(now); curl -fs -T "$src" "$put" >/dev/null; t1=$(now)
-up_s=$(echo "$t1 - $t0" | bc -l)
-t0=$(now); curl -fs -o "$work/blob.dl" "$get"; t1=$(now)
-down_s=$(echo "$t1 - $t0" | bc -l)
-cmp "$src" "$work/blob.dl"
+: >"$work/times"
+for round in $(seq "$ROUNDS"); do
+  src=$work/blob.src
+  head -c 1073741824 /dev/urandom >"$src"
+  sha=$(sha256sum "$src" | cut -d' ' -f1)
+  t0=$(now); cp "$src" "$work/blob.cp"; t1=$(now)
+  cp_s=$(echo "$t1 - $t0" | bc -l)
+  rm -f "$work/blob.cp"
+  ann=$(curl -fs -A bench -H "authorization: Bearer $tok" -H 'content-type: application/json' \
+    -d "{\"objectname\":\"blob$round\",\"sha256sum\":\"$sha\",\"size\":\"1073741824\"}" "$url/objects/")
+  put=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["signed-puturl"])' "$ann")
+  get=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["signed-geturl"])' "$ann")
+  t0=$(now); curl -fs -T "$src" "$put" >/dev/null; t1=$(now)
+  up_s=$(echo "$t1 - $t0" | bc -l)
+  t0=$(now); curl -fs -o "$work/blob.dl" "$get"; t1=$(now)
+  down_s=$(echo "$t1 - $t0" | bc -l)
+  cmp "$src" "$work/blob.dl"
+  rm -f "$work/blob.dl" "$src"
+  printf 'round %d: cp %.2fs, upload %.2fs (sha256 verified), download %.2fs: upload/cp %.2fx, download/cp %.2fx\n' \
+    "$round" "$cp_s" "$up_s" "$down_s" "$(echo "$cp_s / $up_s" | bc -l)" "$(echo "$cp_s / $down_s" | bc -l)"
+  echo "$cp_s $up_s $down_s" >>"$work/times"
+done
 stop_hub
-mib() { echo "1024 / $1" | bc -l; }
-printf 'blob 1 GiB: cp %.2fs (%.0f MiB/s), upload %.2fs (%.0f MiB/s, sha256 verified), download %.2fs (%.0f MiB/s)\n' \
-  "$cp_s" "$(mib "$cp_s")" "$up_s" "$(mib "$up_s")" "$down_s" "$(mib "$down_s")"
-printf 'upload / cp: %.2fx   download / cp: %.2fx   (target >= 0.5x)\n' \
-  "$(echo "$cp_s / $up_s" | bc -l)" "$(echo "$cp_s / $down_s" | bc -l)"
+python3 - "$work/times" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+cp, up, down = (statistics.median(c) for c in zip(*rows))
+up_r = statistics.median(r[0] / r[1] for r in rows)
+down_r = statistics.median(r[0] / r[2] for r in rows)
+print(f"blob 1 GiB, median of {len(rows)}: cp {cp:.2f}s ({1024/cp:.0f} MiB/s), "
+      f"upload {up:.2f}s ({1024/up:.0f} MiB/s, sha256 verified), download {down:.2f}s ({1024/down:.0f} MiB/s)")
+print(f"upload / cp: {up_r:.2f}x   download / cp: {down_r:.2f}x   (target >= 0.5x)")
+PY

@@ -4,6 +4,7 @@
 //! ```text
 //! fleetsim --hub URL --user NICK --password PW --devices N
 //!          [--period SECS (60)] [--seconds D (20)] [--updates K (N/10)]
+//!          [--token-secs T (3600)]
 //! ```
 //!
 //! Setup (not measured): the user makes a join token; N devices register
@@ -11,8 +12,9 @@
 //! K devices in two waves is posted. Run (measured): for D seconds,
 //! device cycles start at the rate of N devices each polling every
 //! `period` seconds (time-compressed: the same request rate, fewer cycles
-//! per device); a cycle is a login when the device has no token yet, the
-//! Pantavisor update poll, progress reports QUEUED…DONE when the poll
+//! per device); a cycle is a login when the device's token is due (a
+//! device keeps the token of its setup login and logs in again once per
+//! token lifetime, so one cycle in T/period does), the Pantavisor update poll, progress reports QUEUED…DONE when the poll
 //! returned a step, device-meta and a log batch. Prints p50/p99/max
 //! latency and the error count, per request kind and overall.
 
@@ -34,6 +36,7 @@ struct Args {
     period: f64,
     seconds: f64,
     updates: Option<usize>,
+    token_secs: f64,
 }
 
 fn args() -> Args {
@@ -45,6 +48,7 @@ fn args() -> Args {
         period: 60.0,
         seconds: 20.0,
         updates: None,
+        token_secs: 3600.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -58,6 +62,7 @@ fn args() -> Args {
             "--period" => a.period = num(&v),
             "--seconds" => a.seconds = num(&v),
             "--updates" => a.updates = Some(num(&v) as usize),
+            "--token-secs" => a.token_secs = num(&v),
             _ => panic!("unknown argument {k}"),
         }
     }
@@ -144,7 +149,8 @@ fn s(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
-async fn setup_device(sim: &Sim, join: &str) -> Dev {
+/// Register, log in and sync the factory trail: the device and its token.
+async fn setup_device(sim: &Sim, join: &str) -> (Dev, String) {
     let r = sim
         .http
         .post(format!("{}/devices/", sim.hub))
@@ -172,7 +178,7 @@ async fn setup_device(sim: &Sim, join: &str) -> Dev {
     )
     .await
     .expect("factory trail");
-    dev
+    (dev, tok)
 }
 
 async fn login(sim: &Sim, d: &Dev) -> Option<String> {
@@ -289,9 +295,11 @@ async fn main() {
             setup_device(&sim, &join).await
         });
     }
-    let mut devs = vec![];
+    let (mut devs, mut setup_tokens) = (vec![], vec![]);
     while let Some(d) = set.join_next().await {
-        devs.push(d.expect("device setup"));
+        let (d, tok) = d.expect("device setup");
+        devs.push(d);
+        setup_tokens.push(tok);
     }
     let k = a.updates.unwrap_or(a.devices / 10).min(a.devices);
     if k >= 2 {
@@ -322,8 +330,14 @@ async fn main() {
     });
     let rate = a.devices as f64 / a.period;
     let total = (rate * a.seconds).round() as u64;
-    let tokens: Arc<Vec<Mutex<Option<String>>>> =
-        Arc::new(devs.iter().map(|_| Mutex::new(None)).collect());
+    let tokens: Arc<Vec<Mutex<Option<String>>>> = Arc::new(
+        setup_tokens
+            .into_iter()
+            .map(|t| Mutex::new(Some(t)))
+            .collect(),
+    );
+    // one cycle in this many logs in again (the token lifetime in cycles)
+    let relogin_every = ((a.token_secs / a.period).round() as u64).max(1);
     let devs = Arc::new(devs);
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -334,7 +348,8 @@ async fn main() {
         set.spawn(async move {
             let i = (n as usize) % devs.len();
             let d = &devs[i];
-            let have = tokens[i].lock().unwrap().clone();
+            let relogin = n % relogin_every == relogin_every - 1;
+            let have = tokens[i].lock().unwrap().clone().filter(|_| !relogin);
             let tok = match have {
                 Some(t) => t,
                 None => match login(&sim, d).await {

@@ -273,8 +273,23 @@ async fn serve(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!("pantahub serving on {listen} ({scheme}), public URL {url}");
+    // rollouts left half-advanced by a process that died (this one before
+    // a restart, or another on the same database) are finished here
+    let sweep_secs = match std::env::var("PH_ROLLOUT_SWEEP_SECS") {
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|s: &u64| *s > 0)
+            .with_context(|| format!("PH_ROLLOUT_SWEEP_SECS={v:?}: not a number of seconds"))?,
+        Err(_) => 30,
+    };
+    let sweeper = tokio::spawn(ph_server::rollouts::sweep(
+        hub.clone(),
+        std::time::Duration::from_secs(sweep_secs),
+    ));
     let app = ph_server::app_with(hub.clone(), ph_console::router(hub));
     ph_server::serve(listener, app, tls, shutdown_signal()).await;
+    sweeper.abort();
     tracing::info!("pantahub stopped");
     Ok(())
 }

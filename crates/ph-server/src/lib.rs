@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod fault;
 pub mod render;
 pub mod reqlog;
 pub mod rollouts;

@@ -167,9 +167,11 @@ fn set_waves(r: &mut Rollout, waves: &[Wave]) {
     r.waves = serde_json::to_value(waves).unwrap_or_else(|_| json!([]));
 }
 
-/// Bring a running rollout up to date with its devices: pause it on
-/// failures, start the next wave, or finish it. Safe to call from any
-/// hub process at any time; a lost compare-and-swap reads again.
+/// Bring a running rollout up to date with its devices: post the steps
+/// of started waves that some process claimed but did not post (it died
+/// in between), pause it on failures, start the next wave, or finish it.
+/// Safe to call from any hub process at any time; a lost compare-and-swap
+/// reads again.
 pub async fn advance(hub: &AppState, id: &str) -> ApiResult<()> {
     let db = &hub.store.db;
     for _ in 0..16 {
@@ -181,6 +183,25 @@ pub async fn advance(hub: &AppState, id: &str) -> ApiResult<()> {
         }
         let mut waves = waves_of(&r)?;
         let steps = db.rollout_steps(id).await?;
+        let unposted: Vec<&Wave> = waves
+            .iter()
+            .filter(|w| {
+                w.started
+                    && w.devices
+                        .iter()
+                        .any(|d| steps.get(d).is_some_and(|s| s.rev.is_none()))
+            })
+            .collect();
+        if !unposted.is_empty() {
+            if posting_now(id) {
+                return Ok(()); // a task of this process is at it
+            }
+            for w in unposted {
+                tracing::info!("rollout {id}: posting the unposted devices of a started wave");
+                post_wave_now(hub, &r, w).await?;
+            }
+            continue; // read again with the steps posted
+        }
         match decide(r.threshold, &waves, &steps) {
             Decision::Wait => return Ok(()),
             Decision::Pause(reason) => {
@@ -202,6 +223,7 @@ pub async fn advance(hub: &AppState, id: &str) -> ApiResult<()> {
                 waves[i].started = true;
                 set_waves(&mut r, &waves);
                 if db.update_rollout(&mut r).await? {
+                    crate::fault::point("rollout-wave-claimed");
                     post_wave(hub, &r, &waves[i]).await?;
                     tracing::info!("rollout {id}: wave {} started", i + 1);
                 }
@@ -212,52 +234,96 @@ pub async fn advance(hub: &AppState, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Post the rollout's state as a new step to every device of a wave this
-/// process claimed; a device that cannot take it (deleted meanwhile) is
-/// recorded with rev -1 and counts as failed.
+/// Devices whose steps are posted in one transaction (a short hold of
+/// the database's write lock between other writers).
+const POST_BATCH: usize = 16;
+
+/// Waves up to this size are posted before the request that started them
+/// is answered; larger ones by a task of their own (the wave's devices
+/// poll for it anyway), so that one progress report does not wait for
+/// thousands of steps.
+const POST_INLINE: usize = 64;
+
+/// Post the rollout's state as a new step to every device of a started
+/// wave that has none yet ([`ph_store::Db::post_rollout_steps`]: each
+/// device once, whichever process gets there); a device that cannot take
+/// it (deleted meanwhile) is recorded with rev -1 and counts as failed.
 async fn post_wave(hub: &AppState, r: &Rollout, w: &Wave) -> ApiResult<()> {
+    if w.devices.len() <= POST_INLINE {
+        return post_wave_now(hub, r, w).await;
+    }
+    let (hub, r, w) = (hub.clone(), r.clone(), w.clone());
+    posting().insert(r.id.clone());
+    tokio::spawn(async move {
+        if let Err(e) = post_wave_now(&hub, &r, &w).await {
+            tracing::warn!("rollout {}: posting a wave: {}", r.id, e.msg);
+        }
+        posting().remove(&r.id);
+    });
+    Ok(())
+}
+
+/// Rollouts whose wave a task of this process is posting.
+fn posting() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    static POSTING: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    POSTING
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+fn posting_now(id: &str) -> bool {
+    posting().contains(id)
+}
+
+async fn post_wave_now(hub: &AppState, r: &Rollout, w: &Wave) -> ApiResult<()> {
     let db = &hub.store.db;
     let shas = crate::routes::objects::resolve_state_objects(hub, &r.owner, &r.state, true)
         .await
         .unwrap_or_default();
-    for d in &w.devices {
-        let trail = db.trail_by_id(d).await?;
-        let rev = match trail {
-            Some(t) if t.owner == r.owner => {
-                let step = NewStep {
-                    trail_id: d.clone(),
+    let sha = state_sha(&r.state);
+    let steps = db.rollout_steps(&r.id).await?;
+    let todo: Vec<&String> = w
+        .devices
+        .iter()
+        .filter(|d| steps.get(*d).is_some_and(|s| s.rev.is_none()))
+        .collect();
+    for batch in todo.chunks(POST_BATCH) {
+        let mut posts = Vec::with_capacity(batch.len());
+        for d in batch {
+            let step = match db.trail_by_id(d).await? {
+                Some(t) if t.owner == r.owner => Some(NewStep {
+                    trail_id: (*d).clone(),
                     rev: None,
                     owner: r.owner.clone(),
                     device: t.device.clone(),
                     committer: r.owner.clone(),
                     commit_msg: r.commit_msg.clone(),
-                    state_sha: state_sha(&r.state),
+                    state_sha: sha.clone(),
                     state: r.state.clone(),
                     progress: progress_of("NEW", 0, ""),
                     status: "NEW".into(),
                     meta: json!({"rollout": r.id}),
                     objects: shas.clone(),
                     progress_time: 0,
-                };
-                match db.add_step(&step).await {
-                    Ok(s) => s.rev,
-                    Err(e) => {
-                        tracing::warn!("rollout {}: device {d}: {e}", r.id);
-                        -1
-                    }
-                }
-            }
-            _ => -1,
-        };
-        db.set_rollout_rev(&r.id, d, rev).await?;
+                }),
+                _ => None,
+            };
+            posts.push(((*d).clone(), step));
+        }
+        db.post_rollout_steps(&r.id, &posts).await?;
     }
     Ok(())
 }
 
-/// Advance every running rollout that includes a device (after one of its
-/// steps reached an end status). Failures are logged: the report that
+/// Advance every running rollout that includes a device after one of its
+/// steps reached the end status `status`. A device done while others of
+/// its rollout still run changes nothing, and that is found by reading
+/// the first unsettled device; the whole rollout is read only after a
+/// failure or when none is left. Failures are logged: the report that
 /// triggered this was stored and is answered normally.
-pub async fn device_settled(hub: &AppState, device: &str) {
+pub async fn device_settled(hub: &AppState, device: &str, status: &str) {
     let ids = match hub.store.db.running_rollouts_of_device(device).await {
         Ok(ids) => ids,
         Err(e) => {
@@ -265,10 +331,37 @@ pub async fn device_settled(hub: &AppState, device: &str) {
             return;
         }
     };
+    let settled: Vec<&str> = DONE.iter().chain(FAILED).copied().collect();
     for id in ids {
+        if DONE.contains(&status) {
+            match hub.store.db.rollout_has_unsettled(&id, &settled).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!("rollout {id}: {e}"),
+            }
+        }
         if let Err(e) = advance(hub, &id).await {
             tracing::warn!("rollout {id}: {}", e.msg);
         }
+    }
+}
+
+/// Advance every running rollout now and then every `every`: waves that
+/// a process claimed and could not post (it died) are posted by the
+/// processes still running, and by a restarted one at once.
+pub async fn sweep(hub: AppState, every: std::time::Duration) {
+    loop {
+        match hub.store.db.running_rollouts().await {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(e) = advance(&hub, &id).await {
+                        tracing::warn!("rollout {id}: {}", e.msg);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("running rollouts: {e}"),
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

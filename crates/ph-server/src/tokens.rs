@@ -6,7 +6,9 @@
 //! them in the database instead, so that every hub process on it shares
 //! them ([`Keys::shared`]).
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
@@ -34,6 +36,31 @@ pub struct Keys {
     rsa_dec: DecodingKey,
     obj_enc: EncodingKey,
     obj_dec: DecodingKey,
+    verified: Arc<Mutex<VerifiedTokens>>,
+}
+
+/// API tokens whose signature was checked, by sha256 of the token: a
+/// device sends the same token with every request for an hour, and an
+/// RSA verification costs far more than a hash and a map lookup. Expiry
+/// is checked on every use; the map is emptied when it fills up.
+#[derive(Default)]
+struct VerifiedTokens {
+    claims: HashMap<[u8; 32], Claims>,
+}
+
+/// Tokens remembered at most (about 300 bytes each).
+const VERIFIED_MAX: usize = 200_000;
+
+fn token_key(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl std::fmt::Debug for Keys {
@@ -123,6 +150,7 @@ impl Keys {
             rsa_dec: DecodingKey::from_rsa_pem(pub_pem.as_bytes()).map_err(|e| e.to_string())?,
             obj_enc: EncodingKey::from_secret(secret),
             obj_dec: DecodingKey::from_secret(secret),
+            verified: Arc::default(),
         })
     }
 
@@ -131,14 +159,31 @@ impl Keys {
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), c, &self.rsa_enc).unwrap_or_default()
     }
 
-    /// Verify an API token: signature and expiry (no leeway).
+    /// Verify an API token: signature and expiry (no leeway). A token
+    /// verified before is found by its hash; its expiry is checked again.
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        let key = token_key(token);
+        let known = self.verified_tokens().claims.get(&key).cloned();
+        if let Some(c) = known {
+            // jsonwebtoken refuses a token once now > exp
+            return (now_secs() <= c.exp).then_some(c);
+        }
         let mut v = Validation::new(Algorithm::RS256);
         v.leeway = 0;
         v.validate_aud = false;
-        jsonwebtoken::decode::<Claims>(token, &self.rsa_dec, &v)
-            .ok()
-            .map(|d| d.claims)
+        let c = jsonwebtoken::decode::<Claims>(token, &self.rsa_dec, &v)
+            .ok()?
+            .claims;
+        let mut cache = self.verified_tokens();
+        if cache.claims.len() >= VERIFIED_MAX {
+            cache.claims.clear();
+        }
+        cache.claims.insert(key, c.clone());
+        Some(c)
+    }
+
+    fn verified_tokens(&self) -> std::sync::MutexGuard<'_, VerifiedTokens> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Verify an API token's signature, ignoring expiry (refresh window).

@@ -65,7 +65,7 @@ impl Db {
         .bind(&a.challenge)
         .bind(&a.kind)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "nick or email taken"))?;
         Ok(Account {
@@ -118,7 +118,7 @@ impl Db {
         .bind(id)
         .bind(challenge)
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }

@@ -20,12 +20,25 @@ pub fn now_nanos() -> i64 {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The SQL database (a pool). Queries use `$n` placeholders, which both
-/// SQLite and PostgreSQL understand.
+/// The SQL database. Queries use `$n` placeholders, which both SQLite and
+/// PostgreSQL understand.
+///
+/// Reads go to `pool`, writes (and every transaction that writes) to
+/// `writer`. On SQLite the writer is one connection: SQLite lets one
+/// writer in at a time anyway, and queueing writers in the pool costs
+/// microseconds where several connections racing for the write lock cost
+/// busy-handler sleeps (1 to 100 ms each) and, for a transaction that
+/// read before writing, SQLITE_BUSY errors no timeout can cure. WAL
+/// readers are never blocked by the writer. On PostgreSQL both are the
+/// same pool.
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) pool: AnyPool,
+    pub(crate) writer: AnyPool,
 }
+
+/// Readers of a SQLite database (WAL: they do not wait for the writer).
+const SQLITE_READERS: u32 = 8;
 
 impl Db {
     /// Open (creating if needed) a SQLite database file in WAL mode and
@@ -42,20 +55,23 @@ impl Db {
         sqlx::any::install_default_drivers();
         let opts = AnyConnectOptions::from_str(url)?;
         if url.starts_with("sqlite:") {
-            let pool = AnyPoolOptions::new()
-                .max_connections(8)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode=WAL").await?;
-                        conn.execute("PRAGMA synchronous=NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout=10000").await?;
-                        Ok(())
+            let sqlite = |n: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(n)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode=WAL").await?;
+                            conn.execute("PRAGMA synchronous=NORMAL").await?;
+                            // other processes (`pantahub user add` while serving)
+                            conn.execute("PRAGMA busy_timeout=10000").await?;
+                            Ok(())
+                        })
                     })
-                })
-                .connect_with(opts)
-                .await?;
-            SQLITE_MIGRATIONS.run(&pool).await?;
-            return Ok(Db { pool });
+            };
+            let writer = sqlite(1).connect_with(opts.clone()).await?;
+            SQLITE_MIGRATIONS.run(&writer).await?;
+            let pool = sqlite(SQLITE_READERS).connect_with(opts).await?;
+            return Ok(Db { pool, writer });
         }
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -63,19 +79,27 @@ impl Db {
                 .connect_with(opts)
                 .await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;
-            return Ok(Db { pool });
+            return Ok(Db {
+                writer: pool.clone(),
+                pool,
+            });
         }
         Err(StoreError::Url(url.into()))
     }
 
-    /// The pool, for queries not covered here.
+    /// The pool for reading, for queries not covered here.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
+    /// The pool for writing (one connection on SQLite).
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
     /// A trivial round trip (health checks).
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.writer).await?;
         Ok(())
     }
 }

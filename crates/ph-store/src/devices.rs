@@ -105,7 +105,7 @@ impl Db {
         .bind(text(&d.device_meta))
         .bind(d.created)
         .bind(d.modified)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "device nick taken"))?;
         Ok(())
@@ -127,7 +127,7 @@ impl Db {
         .bind(text(&d.user_meta))
         .bind(text(&d.device_meta))
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "device nick taken"))?;
         Ok(r.rows_affected() == 1)
@@ -151,7 +151,7 @@ impl Db {
         .bind(owner)
         .bind(nick)
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "device nick taken"))?;
         Ok(r.rows_affected() == 1)
@@ -166,7 +166,7 @@ impl Db {
         .bind(id)
         .bind(text(meta))
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -177,7 +177,7 @@ impl Db {
             .bind(id)
             .bind(text(meta))
             .bind(now_nanos())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -214,7 +214,7 @@ impl Db {
     /// Remove a device with its trail and steps (object records stay with
     /// their owner).
     pub async fn delete_device(&self, id: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for q in [
             "DELETE FROM step_objects WHERE trail_id = $1",
             "DELETE FROM steps WHERE trail_id = $1",
@@ -243,7 +243,7 @@ impl Db {
         .bind(t.disabled as i64)
         .bind(t.created)
         .bind(t.modified)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "token exists"))?;
         Ok(())
@@ -277,7 +277,7 @@ impl Db {
         .bind(owner)
         .bind(id)
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -302,7 +302,7 @@ impl Db {
         .bind(owner)
         .bind(text(meta))
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -89,7 +89,7 @@ fn row(r: &AnyRow) -> Result<LogEntry> {
 impl Db {
     /// Insert a batch of entries in one transaction.
     pub async fn insert_logs(&self, entries: &[LogEntry]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for e in entries {
             sqlx::query(
                 "INSERT INTO logs (dev, own, created, tsec, tnano, rev, plat, src, lvl, msg) \

@@ -104,7 +104,7 @@ impl Db {
         .bind(&o.linked)
         .bind(o.uploaded as i64)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -114,7 +114,7 @@ impl Db {
         let r = sqlx::query("UPDATE objects SET uploaded = 1, modified = $2 WHERE storage_id = $1")
             .bind(storage_id)
             .bind(now_nanos())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -128,7 +128,7 @@ impl Db {
         .bind(sha)
         .bind(name)
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -137,7 +137,7 @@ impl Db {
         let r = sqlx::query("DELETE FROM objects WHERE owner = $1 AND sha = $2")
             .bind(owner)
             .bind(sha)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
     }

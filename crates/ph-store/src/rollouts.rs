@@ -10,7 +10,8 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{conflict, json_col, now_nanos, Db, Result};
+use crate::trails::append_step;
+use crate::{conflict, json_col, now_nanos, Db, NewStep, Result};
 
 /// A stored rollout.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +60,7 @@ fn row(r: &AnyRow) -> Result<Rollout> {
 impl Db {
     /// Insert a rollout and index its devices.
     pub async fn create_rollout(&self, r: &Rollout, devices: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO rollouts ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
@@ -141,7 +142,7 @@ impl Db {
         .bind(&r.reason)
         .bind(r.waves.to_string())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if res.rows_affected() == 1 {
             r.version += 1;
@@ -157,9 +158,103 @@ impl Db {
             .bind(rollout)
             .bind(device)
             .bind(rev)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    /// Post a rollout's steps to some of its devices, each exactly once:
+    /// in one transaction, for each device whose rev is still NULL, take
+    /// it, append its step (`None`: the device cannot take one) and record
+    /// the rev (-1 for none). Another process posting the same devices at
+    /// once finds them taken (PostgreSQL: it waits for the row lock, then
+    /// sees the row changed) and skips them; a process that dies in
+    /// between leaves them untaken for whoever advances the rollout next.
+    /// When the transaction fails (a step cannot be appended), each device
+    /// is posted alone and one that still fails is recorded with rev -1.
+    pub async fn post_rollout_steps(
+        &self,
+        rollout: &str,
+        posts: &[(String, Option<NewStep>)],
+    ) -> Result<()> {
+        match self.post_rollout_steps_tx(rollout, posts).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::info!("rollout {rollout}: posting device by device ({e})");
+                for p in posts {
+                    if let Err(e) = self
+                        .post_rollout_steps_tx(rollout, std::slice::from_ref(p))
+                        .await
+                    {
+                        tracing::warn!("rollout {rollout}: device {}: {e}", p.0);
+                        self.post_rollout_steps_tx(rollout, &[(p.0.clone(), None)])
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn post_rollout_steps_tx(
+        &self,
+        rollout: &str,
+        posts: &[(String, Option<NewStep>)],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for (device, step) in posts {
+            let taken = sqlx::query(
+                "UPDATE rollout_devices SET rev = -1 \
+                 WHERE rollout_id = $1 AND device_id = $2 AND rev IS NULL",
+            )
+            .bind(rollout)
+            .bind(device)
+            .execute(&mut *tx)
+            .await?;
+            let Some(step) = step.as_ref().filter(|_| taken.rows_affected() == 1) else {
+                continue;
+            };
+            let s = append_step(&mut tx, step).await?;
+            sqlx::query(
+                "UPDATE rollout_devices SET rev = $3 WHERE rollout_id = $1 AND device_id = $2",
+            )
+            .bind(rollout)
+            .bind(device)
+            .bind(s.rev)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether some device of a rollout has a posted step whose status is
+    /// none of `settled`. Stops at the first one: while many devices are
+    /// pending this reads a row or two.
+    pub async fn rollout_has_unsettled(&self, rollout: &str, settled: &[&str]) -> Result<bool> {
+        let marks: Vec<String> = (0..settled.len()).map(|i| format!("${}", i + 2)).collect();
+        let q = format!(
+            "SELECT 1 AS one FROM rollout_devices d JOIN steps s \
+             ON s.trail_id = d.device_id AND s.rev = d.rev \
+             WHERE d.rollout_id = $1 AND s.status NOT IN ({}) LIMIT 1",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&q).bind(rollout);
+        for s in settled {
+            query = query.bind(*s);
+        }
+        Ok(query.fetch_optional(&self.pool).await?.is_some())
+    }
+
+    /// The ids of every running rollout, oldest first.
+    pub async fn running_rollouts(&self) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT id FROM rollouts WHERE status = 'running' ORDER BY created, id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+            .collect()
     }
 
     /// Every device of a rollout with the rev posted to it (None before its

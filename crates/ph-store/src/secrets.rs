@@ -19,7 +19,7 @@ impl Db {
         sqlx::query("INSERT INTO hub_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(name)
             .bind(make())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.secret(name)
             .await?

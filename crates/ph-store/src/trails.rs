@@ -171,11 +171,38 @@ async fn insert_step(tx: &mut Transaction<'_, Any>, s: &NewStep, rev: i64) -> Re
     })
 }
 
+/// Append a step in a transaction (see [`Db::add_step`]).
+pub(crate) async fn append_step(tx: &mut Transaction<'_, Any>, s: &NewStep) -> Result<Step> {
+    let max: Option<i64> = sqlx::query("SELECT MAX(rev) AS m FROM steps WHERE trail_id = $1")
+        .bind(&s.trail_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("m")?;
+    let rev = match s.rev {
+        None => max.map_or(0, |m| m + 1),
+        Some(r) => {
+            let prev = sqlx::query("SELECT 1 AS one FROM steps WHERE trail_id = $1 AND rev = $2")
+                .bind(&s.trail_id)
+                .bind(r - 1)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if r < 1 || prev.is_none() {
+                return Err(StoreError::Conflict(format!(
+                    "rev {} does not exist",
+                    r - 1
+                )));
+            }
+            r
+        }
+    };
+    insert_step(tx, s, rev).await
+}
+
 impl Db {
     /// Create a trail with its rev-0 step, atomically; an existing trail
     /// is a conflict.
     pub async fn create_trail(&self, t: &Trail, step0: &NewStep) -> Result<(Trail, Step)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO trails ({TCOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
@@ -217,31 +244,8 @@ impl Db {
     /// with `Some(r)`, step `r-1` must exist (else [`StoreError::Conflict`]
     /// "previous rev missing") and `r` must be free.
     pub async fn add_step(&self, s: &NewStep) -> Result<Step> {
-        let mut tx = self.pool.begin().await?;
-        let max: Option<i64> = sqlx::query("SELECT MAX(rev) AS m FROM steps WHERE trail_id = $1")
-            .bind(&s.trail_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("m")?;
-        let rev = match s.rev {
-            None => max.map_or(0, |m| m + 1),
-            Some(r) => {
-                let prev =
-                    sqlx::query("SELECT 1 AS one FROM steps WHERE trail_id = $1 AND rev = $2")
-                        .bind(&s.trail_id)
-                        .bind(r - 1)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if r < 1 || prev.is_none() {
-                    return Err(StoreError::Conflict(format!(
-                        "rev {} does not exist",
-                        r - 1
-                    )));
-                }
-                r
-            }
-        };
-        let step = insert_step(&mut tx, s, rev).await?;
+        let mut tx = self.writer.begin().await?;
+        let step = append_step(&mut tx, s).await?;
         tx.commit().await?;
         Ok(step)
     }
@@ -320,13 +324,13 @@ impl Db {
         .bind(progress.to_string())
         .bind(status)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if r.rows_affected() == 1 {
             sqlx::query("UPDATE trails SET last_touched = $2 WHERE id = $1")
                 .bind(trail)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         }
         Ok(r.rows_affected() == 1)
@@ -352,7 +356,7 @@ impl Db {
         .bind(progress.to_string())
         .bind(status)
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -366,7 +370,7 @@ impl Db {
         sha: &str,
         objects: &[String],
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let now = now_nanos();
         let r = sqlx::query(
             "UPDATE steps SET state = $3, state_sha = $4, step_time = $5, modified = $5 \
@@ -409,7 +413,7 @@ impl Db {
         .bind(rev)
         .bind(meta.to_string())
         .bind(now_nanos())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }

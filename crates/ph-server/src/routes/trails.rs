@@ -651,7 +651,7 @@ async fn put_progress(
         return Err(ApiError::not_found(format!("no step {id}-{rev}")));
     }
     if crate::rollouts::is_end_status(&status) {
-        crate::rollouts::device_settled(&hub, &id).await;
+        crate::rollouts::device_settled(&hub, &id, &status).await;
     }
     Ok(Canon(p))
 }
@@ -684,7 +684,7 @@ async fn change_status(
             s.status
         )));
     }
-    crate::rollouts::device_settled(&hub, &id).await;
+    crate::rollouts::device_settled(&hub, &id, to).await;
     let s = load_step(&hub, &id, &s.rev.to_string()).await?;
     Ok(Canon(render::step(&s)))
 }
