@@ -58,14 +58,27 @@ impl Input<'_> {
 
     /// Forward exactly `n` bytes to `to`.
     fn forward(&mut self, mut n: u64, to: &UnixStream) -> std::io::Result<()> {
-        while n > 0 {
-            if self.buf.is_empty() && !self.fill()? {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            let k = (self.buf.len() as u64).min(n) as usize;
+        // what came with the head first
+        let k = (self.buf.len() as u64).min(n) as usize;
+        if k > 0 {
             (&*to).write_all(&self.buf[..k])?;
             self.buf.drain(..k);
             n -= k as u64;
+        }
+        // then straight through one large buffer, never reading past the
+        // body (the next request stays in the socket)
+        let mut big = vec![0u8; (crate::relay::BUF as u64).min(n) as usize];
+        while n > 0 {
+            let want = (big.len() as u64).min(n) as usize;
+            let got = match (&*self.s).read(&mut big[..want]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r?,
+            };
+            if got == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            (&*to).write_all(&big[..got])?;
+            n -= got as u64;
         }
         Ok(())
     }
