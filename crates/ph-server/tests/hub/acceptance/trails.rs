@@ -1,6 +1,6 @@
 //! §9 tests 27-40: trails, steps, progress, the poll query.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::{s, sha, TestHub};
 
@@ -106,37 +106,9 @@ async fn trails_27_to_40() {
         403
     );
     // 32
-    let revs = |v: &Value| {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["rev"].as_i64().unwrap())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        revs(
-            &h.call("GET", &format!("{t}/steps"), Some(&dt), None)
-                .await
-                .body
-        ),
-        [1]
-    );
-    assert_eq!(
-        revs(
-            &h.call("GET", &format!("{t}{POLL}"), Some(&dt), None)
-                .await
-                .body
-        ),
-        [1]
-    );
-    assert_eq!(
-        revs(
-            &h.call("GET", &format!("{t}/steps"), Some(&u), None)
-                .await
-                .body
-        ),
-        [1]
-    );
+    assert_eq!(revs(&h, &format!("{t}/steps"), &dt).await, [1]);
+    assert_eq!(revs(&h, &format!("{t}{POLL}"), &dt).await, [1]);
+    assert_eq!(revs(&h, &format!("{t}/steps"), &u).await, [1]);
     // 33 (open progress object, §10 Q3)
     let p = json!({"status":"DOWNLOADING","progress":25,"status-msg":"x","retries":2,"logs":"l",
                    "downloads":{"total":{"object_name":"total","total_size":6,"total_downloaded":3}}});
@@ -148,14 +120,7 @@ async fn trails_27_to_40() {
     let r = h.call("GET", &format!("{t}/steps/1"), Some(&u), None).await;
     assert_eq!(r.body["progress"]["status"], "DOWNLOADING");
     assert_eq!(r.body["progress"]["logs"], "l");
-    assert_eq!(
-        revs(
-            &h.call("GET", &format!("{t}{POLL}"), Some(&dt), None)
-                .await
-                .body
-        ),
-        [1]
-    );
+    assert_eq!(revs(&h, &format!("{t}{POLL}"), &dt).await, [1]);
     let r = h
         .call("GET", &format!("{t}/steps/1/progress"), Some(&dt), None)
         .await;
@@ -362,4 +327,15 @@ async fn trails_27_to_40() {
     let r = h.call("GET", "/trails/summary", Some(&u), None).await;
     assert_eq!(r.body[0]["revision"], 3);
     h.stop().await;
+}
+
+/// The revisions of the steps a GET of `path` lists.
+async fn revs(h: &TestHub, path: &str, token: &str) -> Vec<i64> {
+    let r = h.call("GET", path, Some(token), None).await;
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rev"].as_i64().unwrap())
+        .collect()
 }
