@@ -13,10 +13,11 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 # dbus-daemon: the xconnect D-Bus test runs a real bus inside a container
 # grub-pc-bin: pvimage's BIOS disk images (crates/pv-image, scripts/image-test.sh)
 # python3-venv: the venv moto_server is installed into (below)
+# musl-tools: musl-gcc, the C compiler of ring (rustls) for the static musl pantavisor
 for p in build-essential pkg-config ca-certificates curl \
   squashfs-tools busybox-static docker-registry skopeo python3 openssl grub-common \
   qemu-system-x86 cryptsetup-bin kmod cpio xz-utils e2fsprogs file grub-pc-bin \
-  tmux chromium chromium-driver postgresql dbus-daemon python3-venv; do
+  tmux chromium chromium-driver postgresql dbus-daemon python3-venv musl-tools; do
   have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -70,8 +70,12 @@ img_binaries() {
     (cd "$ROOT" && cargo build -q --release --target x86_64-unknown-linux-musl -p pantavisor)
     PANTAVISOR=$t/x86_64-unknown-linux-musl/release/pantavisor
   fi
-  (cd "$ROOT" && cargo build -q --release --target x86_64-unknown-linux-musl -p pvcontrol)
-  PVCONTROL=$t/x86_64-unknown-linux-musl/release/pvcontrol
+  if [ -n "${PV_IMAGE_PVCONTROL:-}" ]; then
+    PVCONTROL=$PV_IMAGE_PVCONTROL   # a given static build
+  else
+    (cd "$ROOT" && cargo build -q --release --target x86_64-unknown-linux-musl -p pvcontrol)
+    PVCONTROL=$t/x86_64-unknown-linux-musl/release/pvcontrol
+  fi
   PVR=$t/debug/pvr
   PVIMAGE=$t/debug/pvimage
   file "$PANTAVISOR" | grep -q "static" || { echo "$PANTAVISOR is not static" >&2; return 1; }
@@ -136,7 +140,21 @@ done
 echo "containers: $(pvcontrol ls 2>&1 | tr '\n' ' ')"
 echo "temp: $(find /storage/trails /storage/objects /storage/boot -name '*.pvtmp-*' -o -name '*.tmp' 2>/dev/null | tr '\n' ' ')"
 EOF
-  chmod 755 "$r/bin/pvnet" "$r/www/cgi-bin/status" "$r/usr/share/udhcpc/default.script"
+  # the light page read at the instant of a power cut: the booted command
+  # line and the progress records only
+  cat >"$r/www/cgi-bin/phase" <<'EOF'
+#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+echo "cmdline: $(cat /proc/cmdline)"
+for f in /storage/trails/*/.pv/progress /storage/trails/locals/*/.pv/progress; do
+  [ -f "$f" ] || continue
+  r=${f#/storage/trails/}
+  [ "$r" != current/.pv/progress ] || continue
+  echo "progress ${r%/.pv/progress}: $(cat "$f")"
+done
+EOF
+  chmod 755 "$r/bin/pvnet" "$r/www/cgi-bin/status" "$r/www/cgi-bin/phase" "$r/usr/share/udhcpc/default.script"
 }
 
 # The demo revision in checkout $1 (BSP cmdline $2, LAN config $3):
@@ -217,6 +235,8 @@ wait_for() {
 
 # The probe's page (empty when the device does not answer).
 probe() { curl -s -m 10 "http://127.0.0.1:$IMG_PROBE_PORT/cgi-bin/status" || true; }
+# Its light page (command line and progress records), answered within 2 s or empty.
+probe_phase() { curl -s -m 2 "http://127.0.0.1:$IMG_PROBE_PORT/cgi-bin/phase" || true; }
 
 # Wait up to $2 s until the probe's page matches the extended regex $1.
 wait_probe() {

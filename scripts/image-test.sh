@@ -21,17 +21,19 @@
 #    ERROR message: a container never READY ("Status goal not reached"), a
 #    kernel that panics at boot and an initramfs whose /init fails (both
 #    "Unexpected rollback": the bootloader came back to pv_rev);
-# 4. power cuts: QEMU killed at a random instant of an update (app or BSP,
-#    alternately: upload, install, reboot, testing, commit), restarted on the
-#    same disk: a complete revision boots (the old DONE or the new one, its
-#    trail cloned back whole), the progress records tell the truth (the
-#    booted revision DONE/UPDATED or being tried; no revision left
-#    INPROGRESS/TESTING once it settles), no temp files. N cuts (default 10,
-#    PV_IMAGE_CUTS); --cuts 100 for the long run.
+# 4. power cuts (scripts/image-cuts.sh): QEMU killed at a random instant
+#    of an update (every 3rd a BSP update, the others app updates; the
+#    phase at the cut is printed: upload, install, reboot, testing,
+#    committed), restarted on the same disk: once settled, a complete
+#    revision boots (the old one or the new one, its trail cloned back
+#    whole), the progress records tell the truth (pv_rev DONE, the booted
+#    revision DONE/UPDATED, nothing INPROGRESS/TESTING, no stale pv_try),
+#    no temp files. N cuts (default 10, PV_IMAGE_CUTS); --cuts 100 for the
+#    long run.
 #
 # --grub: 0 only. --short: 0, 1 and the app update of 2. --ci (CI's form):
-# 0, 1, the app update of 2 and N power cuts of app updates (no BSP ones:
-# each costs two more boots). PV_IMAGE_SKIP_GRUB=1 leaves 0 out.
+# 0, 1, the app update of 2 and the N power cuts. PV_IMAGE_SKIP_GRUB=1
+# leaves 0 out.
 # Prints one line per check and "image-test: P passed, F failed"; the
 # cuts: count, time, failures. Exit 0 only when everything passed.
 set -euo pipefail
@@ -68,6 +70,10 @@ bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; [ ! -f "$IMG_WORK/probe.txt" ] || se
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 BOOT_SECS=${PV_IMAGE_BOOT_SECS:-400}
+# the span of the cuts' instants (measured by the uncut updates of stage 2
+# when they run)
+CUT_APP_MAX=${PV_IMAGE_CUT_APP_MAX:-40}
+CUT_BSP_MAX=${PV_IMAGE_CUT_BSP_MAX:-120}
 T0=$SECONDS
 img_kernel
 
@@ -210,6 +216,8 @@ t=$SECONDS
 REV_APP=$(post "app change")
 if settled "$REV_APP" 300 && [ "$(status_of "$REV_APP")" = UPDATED ]; then
   ok "app change $REV_APP UPDATED in $((SECONDS - t)) s"
+  # the power cuts of app updates fall in that span and a little after
+  CUT_APP_MAX=${PV_IMAGE_CUT_APP_MAX:-$((SECONDS - t + 8))}
 else
   bad "app change $REV_APP not UPDATED: $(progress_of "$REV_APP")"
 fi
@@ -226,6 +234,7 @@ if [ "$SHORT" = 0 ] && [ "$CI_FORM" = 0 ]; then
   if wait_probe "^cmdline: .*pv_rev=$REV_BSP .*pv_e2e=bsp2" "$BOOT_SECS" && settled "$REV_BSP" 300 &&
     [ "$(status_of "$REV_BSP")" = DONE ]; then
     ok "BSP change $REV_BSP DONE in $((SECONDS - t)) s (post to DONE, reboot included)"
+    CUT_BSP_MAX=${PV_IMAGE_CUT_BSP_MAX:-$((SECONDS - t + 10))}
     echo "bench: kernel update post->DONE $((SECONDS - t)) s" >>"$IMG_WORK/bench.txt"
   else
     bad "BSP change $REV_BSP: $(progress_of "$REV_BSP")"
@@ -275,82 +284,9 @@ fi
 
 # ---- 4. power cuts
 if [ "$SHORT" = 0 ] || [ "$CI_FORM" = 1 ]; then
-  log "4. $CUTS power cuts"
-  cut_fail=0
-  cut_t=$SECONDS
-  for i in $(seq 1 "$CUTS"); do
-    if [ $((i % 2)) = 1 ] || [ "$CI_FORM" = 1 ]; then
-      echo "cut $i" >"$IMG_WORK/clone/_config/app/etc/motd"
-      kind=app
-      max=40
-    else
-      bsp "$BASE_CMDLINE pv_e2e=cut$i"
-      kind=bsp
-      max=120
-    fi
-    (cd "$IMG_WORK/clone" && "$PVR" add . >/dev/null && "$PVR" commit -m "cut $i" >/dev/null)
-    # what the device holds before: the revisions it may boot (committed,
-    # running, being tried) and the known ones
-    probe >"$IMG_WORK/probe.txt"
-    prev="$(env_var pv_rev) $(booted) $(env_var pv_try)"
-    known=$(sed -n 's/^progress \([^:]*\):.*/\1/p' "$IMG_WORK/probe.txt")
-    (cd "$IMG_WORK/clone" && "$PVR" post "$URL" >"$IMG_WORK/post.log" 2>&1) &
-    post_pid=$!
-    delay=$((RANDOM % max))
-    sleep "$delay"
-    vm_kill
-    kill "$post_pid" 2>/dev/null || true
-    wait "$post_pid" 2>/dev/null || true
-    vm_start "$IMG_WORK/disk.img" "$CONSOLE"
-    problems=""
-    if ! up; then
-      problems="did not come back up;"
-    else
-      # let a tried revision finish its test (commit delay, a reboot)
-      sleep $((IMG_COMMIT_DELAY + 5))
-      up 300 || problems="$problems not up after settling;"
-      probe >"$IMG_WORK/probe.txt"
-      rev=$(booted)
-      st=$(status_of "$rev")
-      # the old one (committed, or running UPDATED and so tried at the
-      # next boot) or the new one, never an older revision
-      case " $prev " in
-        *" $rev "*) ;;
-        *) if grep -qxF "$rev" <<<"$known"; then
-          problems="$problems booted $rev: neither one of ($prev) nor the new revision;"
-        fi ;;
-      esac
-      try=$(env_var pv_try)
-      case "$st" in
-        DONE | UPDATED) ;;
-        INPROGRESS | TESTING) [ "$rev" = "$try" ] || problems="$problems booted $rev is $st but not tried;" ;;
-        *) problems="$problems booted $rev has progress '$st';" ;;
-      esac
-      committed=$(env_var pv_rev)
-      [ "$(status_of "$committed")" = DONE ] || problems="$problems pv_rev=$committed is not DONE;"
-      dangling=$(grep -E '"status":"(INPROGRESS|TESTING)"' "$IMG_WORK/probe.txt" | grep -v "^progress $rev: " || true)
-      [ -z "$dangling" ] || problems="$problems left in progress: $dangling;"
-      temps=$(sed -n 's/^temp: *//p' "$IMG_WORK/probe.txt")
-      [ -z "${temps// /}" ] || problems="$problems temp files: $temps;"
-      rm -rf "$IMG_WORK/verify"
-      "$PVR" clone "$URL/cgi-bin" "$IMG_WORK/verify" >/dev/null 2>&1 || problems="$problems clone of $rev failed;"
-    fi
-    if [ -z "$problems" ]; then
-      echo "cut $i ($kind update, after $delay s): ok, booted $rev ($st)"
-      # continue from what runs
-      rm -rf "$IMG_WORK/clone" && mv "$IMG_WORK/verify" "$IMG_WORK/clone"
-      mkdir -p "$IMG_WORK/clone/_config/app/etc"
-    else
-      cut_fail=$((cut_fail + 1))
-      echo "cut $i ($kind update, after $delay s): FAIL $problems"
-      sed 's/^/     | /' "$IMG_WORK/probe.txt" | head -n 30
-      vm_kill
-      vm_start "$IMG_WORK/disk.img" "$CONSOLE"
-      up || true
-    fi
-  done
-  echo "power cuts: $CUTS cuts, $cut_fail failures, $((SECONDS - cut_t)) s"
-  if [ "$cut_fail" = 0 ]; then ok "power cuts ($CUTS)"; else bad "power cuts: $cut_fail of $CUTS failed"; fi
+  # shellcheck source=scripts/image-cuts.sh
+  . scripts/image-cuts.sh
+  power_cuts "$CUTS"
 fi
 vm_kill
 echo "image-test: $PASS passed, $FAIL failed ($((SECONDS - T0)) s; console in $CONSOLE)"
