@@ -124,7 +124,17 @@ pub trait BootEnv {
     }
 
     /// Start trying `rev`: `pv_try = rev` (and a fresh, unattempted try).
+    ///
+    /// First the filesystem of the env is synced whole (`syncfs`: its
+    /// journal committed, then its metadata written to their home
+    /// blocks): a bootloader reads the storage without replaying the
+    /// journal, so a trail published by renames whose metadata still
+    /// lived only in the journal would be missing to it after a power
+    /// cut, and the try would fall back at once (found by image-test's
+    /// power cuts: a non-reboot update UPDATED, cut, GRUB could not find
+    /// the tried trail's `.pv/pv-cmdline` and booted `pv_rev`).
     fn install(&self, rev: &str) -> Result<(), BootError> {
+        sync_for_bootloader(self.path())?;
         self.modify(&mut |vars| {
             vars.set(PV_TRY, rev);
             vars.unset(PV_TRYING);
@@ -232,4 +242,17 @@ impl EnvFormat {
             EnvFormat::Grub => Box::new(GrubEnv::in_storage(storage)),
         }
     }
+}
+
+/// `syncfs` of the filesystem holding the env file `env` (its directory,
+/// when it exists; a missing one is created by the first write).
+fn sync_for_bootloader(env: &Path) -> Result<(), BootError> {
+    let dir = env
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if dir.is_dir() {
+        pv_fs::syncfs(dir)?;
+    }
+    Ok(())
 }
