@@ -45,7 +45,8 @@ cut_phase() {
   fi
   page=$(probe_phase)
   if [ -z "$page" ]; then
-    grub=$(tail -c +"$((from + 1))" "$CONSOLE" | tr -d '\r' | grep -ao 'pantavisor: booting revision [^ ]*' | tail -n1)
+    # (GRUB's line ends in an escape sequence, not a space)
+    grub=$(tail -c +"$((from + 1))" "$CONSOLE" | grep -ao 'pantavisor: booting revision [A-Za-z0-9/._-]*' | tail -n1)
     if [ -n "$grub" ]; then echo "reboot (${grub#pantavisor: }, not answering yet)"; else echo "no answer (posted)"; fi
     return
   fi
@@ -132,7 +133,7 @@ power_cuts() {
   local cuts=$1 i kind max delay prev known post_pid from phase
   local fails=0 t0=$SECONDS t
   declare -A outcome=()
-  log "4. $cuts power cuts (every ${CUT_BSP_EVERY}th a BSP update; instants: app 0-$CUT_APP_MAX s, BSP 0-$CUT_BSP_MAX s)"
+  log "4. $cuts power cuts (cut i is a BSP update when i is a multiple of $CUT_BSP_EVERY; instants: app 0-$CUT_APP_MAX s, BSP 0-$CUT_BSP_MAX s)"
   for i in $(seq 1 "$cuts"); do
     t=$SECONDS
     if [ "$CUT_BSP_EVERY" -gt 0 ] && [ $((i % CUT_BSP_EVERY)) = 0 ]; then
@@ -145,7 +146,7 @@ power_cuts() {
       kind=app
       max=$CUT_APP_MAX
     fi
-    (cd "$IMG_WORK/clone" && "$PVR" add . >/dev/null && "$PVR" commit -m "cut $i" >/dev/null)
+    (cd "$IMG_WORK/clone" && "$PVR" add . >"$IMG_WORK/add.log" 2>&1 && "$PVR" commit -m "cut $i" >/dev/null) || { cat "$IMG_WORK/add.log"; return 1; }
     # what the device holds before: the revisions it may boot (committed,
     # running, being tried) and the known ones
     probe >"$IMG_WORK/probe.txt"
