@@ -8,10 +8,16 @@
 # - a kernel update under QEMU (TCG): `pvr post` of a revision whose BSP
 #   differs (kernel command line) until its progress is DONE (upload,
 #   install, reboot through GRUB's try-boot, test, commit), against a plain
-#   boot of the same image to its containers up (the reboot it contains).
+#   boot of the same image to its containers up (the reboot it contains);
+# - that plain boot of the demo revision: time from kernel start to all
+#   status goals reached (PID 1's console line, kernel uptime) against the
+#   kernel's own start to /init (its console timestamp); idle resident
+#   memory of PID 1, the main loop and pv-xconnect after IDLE s (10) against
+#   the 8 MB target and an idle busybox httpd of the same VM.
 #
 #   bash bench/image.sh        (root; what scripts/image-test.sh needs;
-#                               BENCH_BUILD_ONLY=1: the build figure only)
+#                               BENCH_BUILD_ONLY=1: the build figure only;
+#                               BENCH_BOOT_ONLY=1: no kernel update)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -61,6 +67,21 @@ vm_start "$IMG_WORK/disk.img" "$CONSOLE"
 wait_probe '"name":"app"[^}]*"status":"(STARTED|READY)"' 600 || { echo "the device did not come up" >&2; exit 1; }
 b=$(now)
 boot=$(python3 -c "print($b-$a)")
+sleep "${IDLE:-10}"
+probe >"$IMG_WORK/idle.txt"
+rss() { awk -v w="$1" '$1 == "rss" && $3 == w { s += $4 } END { print s + 0 }' "$IMG_WORK/idle.txt"; }
+pid1=$(awk '$1 == "rss" && $2 == 1 { print $4 }' "$IMG_WORK/idle.txt")
+loop=$(awk '$1 == "rss" && $2 != 1 && $3 == "init" { s += $4 } END { print s + 0 }' "$IMG_WORK/idle.txt")
+xc=$(rss pv-xconnect)
+httpd=$(rss httpd)
+clean() { tr -d '\r' <"$CONSOLE" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g'; }
+goals=$(clean | grep -m1 "all status goals reached" | grep -o '[0-9.]* s after the kernel started' | cut -d' ' -f1)
+init=$(clean | grep -m1 "Run /init as init process" | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
+printf 'boot (TCG): kernel start to all status goals: %s s; kernel start to /init: %s s; ratio %.1f\n' \
+  "$goals" "$init" "$(python3 -c "print(${goals:-0}/max(${init:-0}, 0.001))")"
+printf 'idle RSS after %s s: PID 1 %s KiB, main loop %s KiB, pv-xconnect %s KiB; PID 1 = %.2f x the 8 MB target; busybox httpd %s KiB\n' \
+  "${IDLE:-10}" "$pid1" "$loop" "$xc" "$(python3 -c "print(${pid1:-0}/8192)")" "$httpd"
+[ -z "${BENCH_BOOT_ONLY:-}" ] || exit 0
 "$PVR" clone "http://127.0.0.1:$IMG_LAN_PORT/cgi-bin" "$IMG_WORK/clone" >/dev/null
 "$PVIMAGE" bsp --kernel "$VMLINUZ" --modules "$MODDIR" --pantavisor "$PANTAVISOR" \
   --cmdline "$CMDLINE pv_bench=1" --config "$IMG_WORK/pantavisor.config" --out "$IMG_WORK/clone" >/dev/null

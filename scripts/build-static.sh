@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Build the device binary: `pantavisor` linked statically (musl when its
-# target is installed, else glibc with +crt-static), in the `static` profile
-# (size over speed, stripped). Prints the binary's path on stdout (build
-# output goes to stderr), so that callers can do
+# Build the device binaries: `pantavisor` and `pv-xconnect` linked
+# statically (musl when its target is installed, else glibc with
+# +crt-static), in the `static` profile (size over speed, stripped). Prints
+# the path of `pantavisor` on stdout (build output goes to stderr;
+# `pv-xconnect` is beside it, where `pvimage bsp` and the runtime look for
+# it), so that callers can do
 #
 #   PV=$(bash scripts/build-static.sh)
 #
 # Environment: CARGO_TARGET_DIR is honoured; PV_STATIC_TARGET forces the
-# target triple. The binary is the initramfs's /init (PID 1, embedded mode)
-# and also runs appengine mode and the container init stage.
+# target triple. `pantavisor` is the initramfs's /init (PID 1, embedded
+# mode) and also runs appengine mode and the container init stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,10 +31,12 @@ fi
 export RUSTFLAGS
 echo "building pantavisor ($TARGET, profile static)" >&2
 cargo build -q --profile static -p pantavisor --target "$TARGET" >&2
-BIN="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")/$TARGET/static/pantavisor"
-if ! file "$BIN" | grep -q "statically linked\|static-pie linked"; then
-  echo "build-static: $BIN is not statically linked: $(file -b "$BIN")" >&2
-  exit 1
-fi
-echo "build-static: $(stat -c %s "$BIN") bytes" >&2
-echo "$BIN"
+DIR="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")/$TARGET/static"
+for b in pantavisor pv-xconnect; do
+  if ! file "$DIR/$b" | grep -q "statically linked\|static-pie linked"; then
+    echo "build-static: $DIR/$b is not statically linked: $(file -b "$DIR/$b")" >&2
+    exit 1
+  fi
+  echo "build-static: $b $(stat -c %s "$DIR/$b") bytes" >&2
+done
+echo "$DIR/pantavisor"

@@ -93,8 +93,9 @@ img_rootfs() {
 # on QEMU's user network) and serves a probe for the tests on
 # IMG_PROBE_PORT: the kernel command line, the GRUB env, the progress of
 # every revision, the host PIDs of the containers' main processes (the
-# app's `sleep 100000N`, this container's httpd) and the
-# containers' status (pvcontrol over the mgmt role's /pantavisor).
+# app's `sleep 100000N`, this container's httpd), the resident memory of
+# PID 1, the runtime's other processes and that httpd (`rss PID NAME KB`)
+# and the containers' status (pvcontrol over the mgmt role's /pantavisor).
 img_net_rootfs() {
   local r=$1
   img_rootfs "$r"
@@ -136,6 +137,10 @@ done
 for p in /host/proc/[0-9]*; do
   c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
   case "$c" in "sleep 100000"* | "httpd -f -p"*) echo "pid ${p#/host/proc/} $c" ;; esac
+  n=$(cat "$p/comm" 2>/dev/null)
+  case "${p#/host/proc/}:$n" in
+    1:* | *:init | *:pv-* | *:httpd) echo "rss ${p#/host/proc/} $n $(sed -n 's/^VmRSS: *\([0-9]*\).*/\1/p' "$p/status")" ;;
+  esac
 done
 echo "containers: $(pvcontrol ls 2>&1 | tr '\n' ' ')"
 echo "temp: $(find /storage/trails /storage/objects /storage/boot -name '*.pvtmp-*' -o -name '*.tmp' 2>/dev/null | tr '\n' ' ')"

@@ -2,8 +2,8 @@
 # The PID-1 case of the VM suite (`bash scripts/vm-test.sh pid1`, which
 # fetches the kernel and calls this with WORK, KVER, KSRC, VMLINUZ set):
 # Debian's kernel boots directly (no bootloader) into an initramfs whose
-# /init is the static pantavisor and nothing else but the modules the
-# storage needs; the storage is an ext4 image labelled pvroot, built
+# /init is the static pantavisor, with pv-xconnect beside it, and nothing
+# else but the modules the storage needs; the storage is an ext4 image labelled pvroot, built
 # without root by `mkfs.ext4 -d` from a directory seeded with a demo
 # revision (`pantavisor --seed-only`).
 #
@@ -71,6 +71,7 @@ truncate -s 64M "$P/blank.img"
 IRD="$P/initramfs"
 mkdir -p "$IRD/etc" "$IRD/lib/modules/$KVER"
 install -m 755 "$PV" "$IRD/init"
+install -m 755 "$(dirname "$PV")/pv-xconnect" "$IRD/pv-xconnect"
 cp "$P/pantavisor.config" "$IRD/etc/pantavisor.config"
 [ -f "$KSRC/modules.dep" ] || depmod -b "$WORK/kroot" "$KVER"
 want="virtio_pci virtio_blk ext4 crc32c_generic loop squashfs overlay"
@@ -132,6 +133,7 @@ count() { grep -c -- "$1" <<<"$log" || true; }
 check "pid1-boots-from-labelled-storage" grep -q "mounted on /storage" <<<"$log"
 check "pid1-both-containers-started" [ "$(count 'container demo-app: started')" -ge 1 -a "$(count 'container demo-mgmt: started')" -ge 1 ]
 check "pid1-all-goals-reached" [ "$(count "$goals")" -ge 1 ]
+check "pid1-xconnect-daemon-started" grep -q "daemon pv-xconnect: started" <<<"$log"
 check "pid1-ctrl-alt-del-stops-containers" grep -q "stopping containers" <<<"$log"
 check "pid1-reboots-into-the-same-storage" [ "$(count "$goals")" -ge 2 -a "$(count 'embedded mode, kernel')" -ge 2 ]
 check "pid1-no-kernel-panic" [ "$(count 'Kernel panic')" -eq 0 ]
@@ -155,7 +157,7 @@ check "pid1-missing-storage-no-panic" [ "$(grep -c 'Kernel panic' <<<"$nolog" ||
 
 # 7. figures
 stripped=$(stat -c %s "$PV")
-echo "PID1-FIGURE binary $stripped bytes ($(file -b "$PV" | cut -d, -f1-2))"
+echo "PID1-FIGURE binary $stripped bytes ($(file -b "$PV" | cut -d, -f1-2)); pv-xconnect $(stat -c %s "$(dirname "$PV")/pv-xconnect") bytes"
 [ -n "$goals_line" ] && echo "PID1-FIGURE boot: ${goals_line#*INFO }"
 [ -n "$idle_line" ] && echo "PID1-FIGURE idle: ${idle_line#*INFO }"
 if [ "$fail" != 0 ]; then

@@ -9,10 +9,8 @@
 //! argument, it does the init duties of embedded mode
 //! (`pv_runtime::init`) and starts itself again as the main loop with
 //! `--embedded`. Called as `modprobe` (the kernel's module helper) it
-//! loads modules from `/lib/modules/$(uname -r)`.
-//! `pantavisor pv-xconnect --ctrl SOCKET` (or the binary called as
-//! `pv-xconnect`) is the service mesh daemon the runtime manages: one
-//! static binary holds everything the embedded image runs.
+//! loads modules from `/lib/modules/$(uname -r)`. The service mesh daemon
+//! the runtime manages is the `pv-xconnect` binary beside this one.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,12 +51,6 @@ struct Cli {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("pv-xconnect") {
-        std::process::exit(xconnect(&args[2..]));
-    }
-    if args[0].ends_with("pv-xconnect") {
-        std::process::exit(xconnect(&args[1..]));
-    }
     if args.first().is_some_and(|a| a.ends_with("modprobe")) {
         std::process::exit(pv_kmod::modprobe_main(
             &args[1..],
@@ -74,7 +66,7 @@ fn main() {
     let pid1 = std::process::id() == 1 || (args.len() == 2 && args[1] == "--init");
     let cli = if pid1 { None } else { Some(Cli::parse()) };
     // everything also goes to the log server (pantavisor.log) once it runs
-    init_tracing(Some(pv_runtime::logging::LogServerLayer));
+    init_tracing(pv_runtime::logging::LogServerLayer);
     let Some(cli) = cli else {
         // the options of a PID 1 are the kernel's (ignored, as the original)
         pv_runtime::init::pid1_main(&pv_runtime::init::InitOptions::default())
@@ -86,30 +78,6 @@ fn main() {
             std::process::exit(1);
         }
     }
-}
-
-/// The `pv-xconnect` daemon: `--ctrl SOCKET` (default
-/// `/run/pantavisor/pv/pv-ctrl`, the original's path).
-fn xconnect(args: &[String]) -> i32 {
-    let mut ctrl = std::path::PathBuf::from("/run/pantavisor/pv/pv-ctrl");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match (a.as_str(), it.clone().next()) {
-            ("--ctrl", Some(v)) => {
-                ctrl = v.into();
-                it.next();
-            }
-            _ => {
-                eprintln!("usage: pv-xconnect [--ctrl SOCKET]");
-                return 2;
-            }
-        }
-    }
-    init_tracing(None);
-    pv_xconnect::daemon::run(&pv_xconnect::daemon::Options {
-        ctrl,
-        period: pv_xconnect::daemon::PERIOD,
-    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -135,25 +103,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     Ok(pv_runtime::daemon::run(&opts, &stop)?)
 }
 
-/// Trace lines on stderr, filtered by `PV_TRACE` (`debug`,
-/// `info,pv_kmod=debug`: levels per target), plus the runtime's log-server
-/// layer when one is given.
-fn init_tracing(log_server: Option<pv_runtime::logging::LogServerLayer>) {
+/// Trace lines on stderr (`pantavisor::stderr_layer`), plus the
+/// runtime's log-server layer.
+fn init_tracing(log_server: pv_runtime::logging::LogServerLayer) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let filter: tracing_subscriber::filter::Targets = std::env::var("PV_TRACE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| "info".parse().expect("a level"));
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_target(false)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_writer(std::io::stderr)
-                .with_filter(filter),
-        )
+        .with(pantavisor::stderr_layer())
         .with(log_server)
         .init();
 }

@@ -1,5 +1,6 @@
 //! `pvimage bsp`: the `bsp/` part of a state. A kernel, our initramfs
-//! (static `pantavisor` as `/init`), `modules.squashfs`,
+//! (static `pantavisor` as `/init`, the static `pv-xconnect` beside it),
+//! `modules.squashfs`,
 //! `firmware.squashfs` and `bsp/run.json` with the original's keys plus
 //! `cmdline`, so that `pvr add` / `pvr commit` of the checkout makes a
 //! complete revision and a new kernel is one more revision.
@@ -18,6 +19,9 @@ pub const MODULES_FILE: &str = "modules.squashfs";
 pub const FIRMWARE_FILE: &str = "firmware.squashfs";
 /// The initramfs's configuration (the "pv conf" level).
 pub const CONFIG_PATH: &str = "etc/pantavisor.config";
+/// The service mesh daemon in the initramfs: beside `/init`, where the
+/// runtime looks for it.
+pub const XCONNECT_PATH: &str = "pv-xconnect";
 
 /// The kernel command line a revision boots with when none is given:
 /// the console on the first serial port, and a reboot 5 s after a panic so
@@ -51,6 +55,9 @@ pub struct BspOptions {
     pub config: Option<PathBuf>,
     /// The static `pantavisor` binary, `/init` of the initramfs.
     pub pantavisor: PathBuf,
+    /// The static `pv-xconnect` binary, `/pv-xconnect` of the initramfs
+    /// (without it the device runs no service mesh).
+    pub xconnect: Option<PathBuf>,
     /// Modules for the initramfs (else [`modules::DEFAULT_INITRD_MODULES`],
     /// those present).
     pub initrd_modules: Option<Vec<String>>,
@@ -72,6 +79,9 @@ pub fn build_bsp(opts: &BspOptions, checkout: &Path) -> Result<BspReport> {
         return Err(Error::input(&opts.kernel, "kernel image not found"));
     }
     check_static(&opts.pantavisor)?;
+    if let Some(x) = &opts.xconnect {
+        check_static(x)?;
+    }
     if let Some(m) = &opts.modules {
         if !m.join("modules.dep").is_file() {
             return Err(Error::input(
@@ -114,6 +124,15 @@ pub fn build_bsp(opts: &BspOptions, checkout: &Path) -> Result<BspReport> {
             mode: 0o755,
         },
     );
+    if let Some(x) = &opts.xconnect {
+        tree.add(
+            XCONNECT_PATH,
+            Entry::File {
+                data: Source::Host(x.clone()),
+                mode: 0o755,
+            },
+        );
+    }
     tree.add(
         CONFIG_PATH,
         Entry::File {

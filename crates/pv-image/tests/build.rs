@@ -200,3 +200,89 @@ fn bad_inputs_change_nothing() {
     left.sort();
     assert_eq!(left, ["app-only", "cfg"]);
 }
+
+/// The initramfs's files: name → (mode, bytes).
+fn initramfs_files(path: &Path) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
+    use std::io::Read;
+    let gz = std::fs::File::open(path).unwrap();
+    let mut r: Box<dyn Read> = Box::new(flate2::read::GzDecoder::new(gz));
+    let mut out = std::collections::BTreeMap::new();
+    loop {
+        let mut e = cpio::newc::Reader::new(r).unwrap();
+        if e.entry().is_trailer() {
+            return out;
+        }
+        let (name, mode) = (e.entry().name().to_string(), e.entry().mode());
+        let mut bytes = vec![];
+        e.read_to_end(&mut bytes).unwrap();
+        out.insert(name, (mode, bytes));
+        r = Box::new(e.finish().unwrap());
+    }
+}
+
+#[test]
+fn the_initramfs_carries_pv_xconnect_beside_init() {
+    if !pv_testkit::require_tool("/bin/busybox") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let kernel = d.path().join("vmlinuz");
+    std::fs::write(&kernel, b"not really a kernel").unwrap();
+    let busybox = std::fs::read("/bin/busybox").unwrap();
+    // two static stand-ins, the daemon's bytes told apart from init's
+    let bins = d.path().join("bins");
+    std::fs::create_dir(&bins).unwrap();
+    std::fs::copy("/bin/busybox", bins.join("pantavisor")).unwrap();
+    let mut x = busybox.clone();
+    x.extend_from_slice(b"xconnect");
+    std::fs::write(bins.join("pv-xconnect"), &x).unwrap();
+
+    // found beside --pantavisor
+    let co = d.path().join("beside");
+    run(pvimage()
+        .args(["bsp", "--kernel"])
+        .arg(&kernel)
+        .arg("--pantavisor")
+        .arg(bins.join("pantavisor"))
+        .arg("--out")
+        .arg(&co));
+    let files = initramfs_files(&co.join("bsp/pantavisor"));
+    assert_eq!(files["init"].1, busybox);
+    assert_eq!(files["pv-xconnect"].0 & 0o7777, 0o755);
+    assert_eq!(files["pv-xconnect"].1, x);
+
+    // none beside it: left out, with a warning
+    let co = d.path().join("alone");
+    let o = pvimage()
+        .args(["bsp", "--kernel"])
+        .arg(&kernel)
+        .args(["--pantavisor", "/bin/busybox", "--out"])
+        .arg(&co)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no /bin/pv-xconnect"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let files = initramfs_files(&co.join("bsp/pantavisor"));
+    assert!(files.contains_key("init") && !files.contains_key("pv-xconnect"));
+
+    // named, and it must be static too
+    let o = pvimage()
+        .args(["bsp", "--kernel"])
+        .arg(&kernel)
+        .args([
+            "--pantavisor",
+            "/bin/busybox",
+            "--xconnect",
+            "/bin/sh",
+            "--out",
+        ])
+        .arg(d.path().join("dynamic"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("dynamically linked"));
+}

@@ -1,9 +1,10 @@
 //! Managed daemons (spec §2.3 step 4, §6.2 `/daemons`): `pv-xconnect`
-//! runs in every mode (a mode of this same binary), `hwrngd` is listed
-//! but not run in appengine mode, `pv-dbus` (the hosted D-Bus system bus,
-//! [`crate::hosted_bus`]) starts once a revision needs it. A daemon that
-//! exits is started again after [`RESPAWN_DELAY`]; `PUT /daemons/<name>`
-//! stops it (respawn off, SIGTERM, pid −1) or starts it again.
+//! runs in every mode (its own program, beside the runtime's executable or
+//! at `PV_XCONNECT_PATH`), `hwrngd` is listed but not run in appengine
+//! mode, `pv-dbus` (the hosted D-Bus system bus, [`crate::hosted_bus`])
+//! starts once a revision needs it. A daemon that exits is started again
+//! after [`RESPAWN_DELAY`]; `PUT /daemons/<name>` stops it (respawn off,
+//! SIGTERM, pid −1) or starts it again.
 //!
 //! Each daemon's stdin is a pipe from the runtime: a byte on it asks for
 //! an immediate reconcile (the xconnect graph changed), and its end (the
@@ -24,8 +25,25 @@ pub const RESPAWN_DELAY: Duration = Duration::from_secs(5);
 /// How long a stopped daemon gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
-/// The xconnect daemon's name.
+/// The xconnect daemon's name, and its program's.
 pub const XCONNECT: &str = "pv-xconnect";
+/// The environment variable naming the xconnect program, when it is not
+/// beside the runtime's executable.
+pub const XCONNECT_PATH_ENV: &str = "PV_XCONNECT_PATH";
+
+/// The xconnect program: `$PV_XCONNECT_PATH`, else `pv-xconnect` in the
+/// directory of the runtime's executable `exe`.
+pub fn xconnect_program(exe: &Path) -> PathBuf {
+    program_of(exe, std::env::var_os(XCONNECT_PATH_ENV))
+}
+
+fn program_of(exe: &Path, env: Option<std::ffi::OsString>) -> PathBuf {
+    match env.filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => exe.with_file_name(XCONNECT),
+    }
+}
+
 /// The hosted system bus's daemon.
 pub const DBUS: &str = "pv-dbus";
 
@@ -66,8 +84,9 @@ pub struct Daemons {
 pub struct NotFound;
 
 impl Daemons {
-    /// Start the daemons of appengine mode: `exe pv-xconnect --ctrl <ctrl>`;
-    /// `pv-dbus` ([`DbusCommand`]) waits for [`Daemons::start_on_demand`].
+    /// Start the daemons: `pv-xconnect --ctrl <ctrl>` ([`xconnect_program`]
+    /// of the runtime's executable `exe`); `pv-dbus` ([`DbusCommand`]) waits
+    /// for [`Daemons::start_on_demand`].
     pub fn start(exe: &Path, ctrl: &Path, dbus: &DbusCommand) -> Daemons {
         let mut d = Daemons {
             list: vec![
@@ -83,12 +102,8 @@ impl Daemons {
                 Managed {
                     name: XCONNECT,
                     cmd: Some((
-                        exe.to_path_buf(),
-                        vec![
-                            XCONNECT.into(),
-                            "--ctrl".into(),
-                            ctrl.to_string_lossy().into_owned(),
-                        ],
+                        xconnect_program(exe),
+                        vec!["--ctrl".into(), ctrl.to_string_lossy().into_owned()],
                     )),
                     passwd: None,
                     child: None,
@@ -329,5 +344,26 @@ fn jail_passwd(cmd: &mut Command, passwd: &Path) {
             )?;
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xconnect_is_beside_the_runtime_unless_named() {
+        assert_eq!(
+            program_of(Path::new("/init"), None),
+            Path::new("/pv-xconnect")
+        );
+        assert_eq!(
+            program_of(Path::new("/usr/bin/pantavisor"), Some("".into())),
+            Path::new("/usr/bin/pv-xconnect")
+        );
+        assert_eq!(
+            program_of(Path::new("/init"), Some("/opt/x/pv-xconnect".into())),
+            Path::new("/opt/x/pv-xconnect")
+        );
     }
 }

@@ -47,6 +47,10 @@ enum Cmd {
         /// The static pantavisor binary (default: `pantavisor` beside pvimage)
         #[arg(long)]
         pantavisor: Option<PathBuf>,
+        /// The static pv-xconnect binary (default: `pv-xconnect` beside the
+        /// pantavisor binary, left out with a warning when there is none)
+        #[arg(long)]
+        xconnect: Option<PathBuf>,
         /// Modules the initramfs carries, comma separated (default: the
         /// storage, loop, squashfs and overlay modules present)
         #[arg(long, value_delimiter = ',')]
@@ -89,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cmdline,
             config,
             pantavisor,
+            xconnect,
             initrd_modules,
             out,
         } => {
@@ -98,6 +103,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .context("where is pvimage")?
                     .with_file_name("pantavisor"),
             };
+            let xconnect = xconnect.or_else(|| {
+                let beside = pantavisor.with_file_name("pv-xconnect");
+                if beside.is_file() {
+                    return Some(beside);
+                }
+                eprintln!(
+                    "pvimage: no {}: the initramfs has no pv-xconnect (no service mesh; see --xconnect)",
+                    beside.display()
+                );
+                None
+            });
             let r = pv_image::build_bsp(
                 &pv_image::BspOptions {
                     kernel,
@@ -106,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     cmdline,
                     config,
                     pantavisor,
+                    xconnect,
                     initrd_modules,
                 },
                 &out,
