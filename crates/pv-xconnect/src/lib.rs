@@ -4,9 +4,10 @@
 //! - [`graph`]: what providers export and consumers need, and the links of
 //!   `GET /xconnect-graph`; the runtime builds it at every revision start
 //!   and fails a revision whose required services nobody exports.
-//! - [`daemon`]: the `pv-xconnect` daemon (a mode of the `pantavisor`
-//!   binary, so that the embedded image needs no second program): it
-//!   polls the graph and keeps each link ([`link`]) in place.
+//! - [`daemon`]: the `pv-xconnect` daemon (the `pv-xconnect` binary of
+//!   the `pantavisor` package, which the runtime starts from beside its
+//!   own executable): it polls the graph and keeps each link ([`link`])
+//!   in place.
 //! - [`paths`]: paths inside a container through `/proc/<pid>/root`,
 //!   resolved confined to the container's root.
 //! - Transports: [`relay`] (unix, wayland: bytes and passed descriptors),
