@@ -14,7 +14,11 @@
 # After the restart the device must settle (nothing INPROGRESS or TESTING,
 # the booted revision DONE or UPDATED; a reboot on the way is allowed),
 # then: it boots the committed, running or tried revision of before the
-# cut or the new one, never an older one; the committed one (pv_rev) is
+# cut or the new one, never an older one; the new one when the cut came
+# after the runtime had set pv_try to it and before the bootloader could
+# have attempted it (spec 4.10: progress "Rebooting" of a BSP update;
+# "Transitioning", "Trying", TESTING or UPDATED of an app update, which
+# the next boot tries and commits); the committed one (pv_rev) is
 # DONE; pv_try is empty or the booted revision; no temp files; the trail
 # clones back whole. A failed cut keeps its disk image and console log
 # (cut-N.img, cut-N.console) in IMG_WORK.
@@ -89,9 +93,10 @@ settle() {
 
 # The checks after the restart: sets PROBLEMS (none: empty), REV (the
 # booted revision), ST (its progress), WHICH (old or new).
-# $1 the revisions bootable before (committed, running, tried), $2 the known ones.
+# $1 the revisions bootable before (committed, running, tried), $2 the known
+# ones, $3 1 when the new one must boot (its try was set before the cut).
 check_after_cut() {
-  local prev=$1 known=$2 problems="" try committed dangling temps
+  local prev=$1 known=$2 must_new=$3 problems="" try committed dangling temps
   REV="" ST="" WHICH="" PROBLEMS=""
   if ! up; then
     PROBLEMS="did not come back up;"
@@ -110,6 +115,7 @@ check_after_cut() {
       WHICH=new
     fi ;;
   esac
+  [ "$must_new" = 0 ] || [ "$WHICH" = new ] || problems="$problems the new revision was set to be tried before the cut, yet $REV booted;"
   try=$(env_var pv_try)
   case "$ST" in
     DONE | UPDATED) ;;
@@ -130,7 +136,7 @@ check_after_cut() {
 
 # $1 cuts. Prints one line per cut and the distribution of outcomes.
 power_cuts() {
-  local cuts=$1 i kind max delay prev known post_pid from phase
+  local cuts=$1 i kind max delay prev known post_pid from phase must_new
   local fails=0 t0=$SECONDS t
   declare -A outcome=()
   log "4. $cuts power cuts (cut i is a BSP update when i is a multiple of $CUT_BSP_EVERY; instants: app 0-$CUT_APP_MAX s, BSP 0-$CUT_BSP_MAX s)"
@@ -163,7 +169,12 @@ power_cuts() {
     wait "$post_pid" 2>/dev/null || true
     echo "=== power cut $i ($kind update, $delay s after the post: $phase); restart" >>"$CONSOLE"
     vm_start "$IMG_WORK/disk.img" "$CONSOLE"
-    check_after_cut "$prev" "$known"
+    case "$kind: $phase" in
+      "bsp: reboot (INPROGRESS: Rebooting)" | "app: "*"(INPROGRESS: Transitioning"* | "app: "*"(INPROGRESS: Trying"* | \
+        "app: testing (TESTING"* | "app: committed (UPDATED"*) must_new=1 ;;
+      *) must_new=0 ;;
+    esac
+    check_after_cut "$prev" "$known" "$must_new"
     if [ -z "$PROBLEMS" ]; then
       echo "cut $i: $kind update cut $delay s after the post, at $phase; booted $REV ($WHICH, $ST); ok in $((SECONDS - t)) s"
       outcome["$kind ${phase%% *} $WHICH"]=$((${outcome["$kind ${phase%% *} $WHICH"]:-0} + 1))
