@@ -1,10 +1,12 @@
 //! The web console in a real headless Chromium (chromium-driver) against
 //! a real `pantahub serve`, with devices simulated over the device HTTP
 //! protocol (register, login, device-meta, trails, progress, logs): log
-//! in, the fleet, a join token, a claim, the device page, a user-meta edit
-//! the device then reads, an update's progress followed without reload, a
-//! failed update's log, a state tree and a diff, filtered logs with a live
-//! tail, and that another user's pages never show these devices.
+//! in (a forged login post refused), the fleet and its exact metadata
+//! filter, a join token, a claim, the device page, a user-meta edit the
+//! device then reads, an update's progress and device-meta followed
+//! without reload, a failed update's log, a state tree and a diff,
+//! filtered logs with a live tail, rollouts (a failed wave says so), and
+//! that another user's pages never show these devices.
 //! Screenshots of every page go to `target/tmp/console/`.
 
 use std::path::Path;
@@ -139,6 +141,29 @@ fn user_token(base: &str, nick: &str) -> String {
     v["token"].as_str().unwrap().into()
 }
 
+/// The login form's CSRF cookie (`name=value`) and its hidden field.
+fn login_form(h: &reqwest::blocking::Client, base: &str) -> (String, String) {
+    let r = h.get(format!("{base}/ui/login")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with("ph_console_login=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let html = r.text().unwrap();
+    let field = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the login form's CSRF field")
+        .to_string();
+    assert_eq!(pair, format!("ph_console_login={field}"));
+    (pair, field)
+}
+
 fn login(b: &Browser, base: &str, nick: &str) {
     b.goto(&format!("{base}/"));
     b.fill("input[name=username]", nick);
@@ -170,18 +195,69 @@ fn console_in_a_headless_browser() {
     let r = h.get(format!("{base}/ui/fleet")).send().unwrap();
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(r.headers()["location"], "/ui/login");
+    // the login form's token: a forged post (another site's form: no
+    // login cookie, or a token of its own) is refused, password or not
+    let (login_cookie, login_csrf) = login_form(&h, &base);
+    let (other_cookie, _) = login_form(&h, &base);
+    assert_ne!(login_cookie, other_cookie, "a token per browser");
+    let good = [
+        ("csrf", login_csrf.as_str()),
+        ("username", "alice"),
+        ("password", "pw-alice"),
+    ];
+    for (cookie, form) in [
+        (None, &good[..]),
+        (None, &good[1..]),
+        (Some(&login_cookie), &good[1..]),
+        (Some(&other_cookie), &good[..]),
+    ] {
+        let mut rq = h.post(format!("{base}/ui/login")).form(form);
+        if let Some(c) = cookie {
+            rq = rq.header("Cookie", c);
+        }
+        let r = rq.send().unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            403,
+            "forged login: {cookie:?} {form:?}"
+        );
+        assert!(r.headers().get("set-cookie").is_none());
+    }
     let r = h
         .post(format!("{base}/ui/login"))
-        .form(&[("username", "alice"), ("password", "wrong")])
+        .header("Cookie", &login_cookie)
+        .form(&[
+            ("csrf", login_csrf.as_str()),
+            ("username", "alice"),
+            ("password", "wrong"),
+        ])
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let r = h
         .post(format!("{base}/ui/login"))
-        .form(&[("username", "alice"), ("password", "pw-alice")])
+        .header("Cookie", &login_cookie)
+        .form(&good)
         .send()
         .unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("ph_console_login=;") && c.contains("Max-Age=0")),
+        "the login token is spent: {cookies:?}"
+    );
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("ph_console="))
+        .unwrap()
+        .clone();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
@@ -284,6 +360,25 @@ fn console_in_a_headless_browser() {
     let joined_nick = b.script("return document.querySelector('table.fleet td a').textContent");
     assert!(t.contains(joined_nick.as_str().unwrap()));
     b.shot("fleet-filtered");
+    // exact: neither a part of the value nor the key/value text inside
+    // another value matches
+    dev.call(
+        "PATCH",
+        &format!("/devices/{}/device-meta", dev.id),
+        Some(json!({"note": "\"site\":\"lab\""})),
+    );
+    for filter in ["site=la", "site=\"lab\"", "ite=lab"] {
+        b.fill("input[name=meta]", filter);
+        b.click("form.filter button[type=submit]");
+        b.wait_text(&["No device matches this filter"], 10);
+    }
+    b.fill("input[name=meta]", "note");
+    b.click("form.filter button[type=submit]");
+    b.wait_text(&["1 device"], 10);
+    assert_eq!(
+        b.script("return document.querySelector('table.fleet td a').getAttribute('href')"),
+        format!("/ui/devices/{}", dev.id).as_str()
+    );
 
     // the device page: edit user-meta, the device reads it
     b.goto(&format!("{base}/ui/devices/{}", dev.id));
@@ -323,9 +418,20 @@ fn console_in_a_headless_browser() {
         1,
         json!({"status": "DONE", "progress": 100, "status-msg": "Update finished"}),
     );
+    let meta_rev = "return [...document.querySelectorAll('#device-meta tr')]\
+        .filter(r => r.querySelector('th').textContent === 'pantavisor.revision')\
+        .map(r => r.querySelector('td').textContent).join()";
+    assert_eq!(b.script(meta_rev), "0");
     dev.report("1");
     b.wait_text(&["Update finished", "running rev 1"], 10);
+    // the device-meta table follows too
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.script(meta_rev) != "1" {
+        assert!(Instant::now() < deadline, "device-meta not live");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(b.script("return window.__same_page || 'reloaded'"), "yes");
+    b.shot("device-updated");
 
     // a failed update: its whole log
     let mut state2 = state1.clone();
@@ -439,6 +545,9 @@ fn console_in_a_headless_browser() {
     );
     let t = b.wait_text(&["paused", "wave 1: 1 of 1 devices failed", "Resume"], 15);
     assert!(t.contains("pending"), "{t}");
+    let wave_status = "return [...document.querySelectorAll('tr.wave td:last-child')]\
+        .map(td => td.innerText.trim()).join()";
+    assert_eq!(b.script(wave_status), "failed,pending");
     assert_eq!(b.script("return window.__same_page || 'reloaded'"), "yes");
     b.shot("rollout-paused");
     b.click("#rollout-resume");

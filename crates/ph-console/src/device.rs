@@ -1,5 +1,5 @@
-//! A device: its steps as a timeline (followed live by the page's
-//! script), device-meta, editable user-meta, a revision's state as a tree,
+//! A device: its steps as a timeline, its head and device-meta (all
+//! followed live by the page's script), editable user-meta, a revision's state as a tree,
 //! the diff of two revisions.
 
 use axum::extract::{Form, Path, Query, State};
@@ -144,6 +144,18 @@ fn head(d: &Device, online: (bool, i64), now: i64) -> Markup {
     }
 }
 
+/// The device-meta table alone, for the page's script.
+pub async fn device_meta_part(
+    State(hub): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Response {
+    match owned(&hub, &s, &id).await {
+        Ok(d) => Html(meta_table(&d.device_meta).into_string()).into_response(),
+        Err(r) => r,
+    }
+}
+
 /// The head alone, for the page's script.
 pub async fn head_part(
     State(hub): State<AppState>,
@@ -200,7 +212,9 @@ pub async fn page_of(hub: &AppState, s: &Session, id: &str) -> Result<Markup, Re
                 h2 { "User metadata" }
                 (user_meta(s, &d))
                 h2 { "Device metadata" }
-                (meta_table(&d.device_meta))
+                div id="device-meta" data-poll={"/ui/devices/" (d.id) "/device-meta"} data-every="2000" {
+                    (meta_table(&d.device_meta))
+                }
             }
         }
     })

@@ -5,19 +5,19 @@
 //! | path | what |
 //! |---|---|
 //! | `GET /`, `GET /ui` | the fleet (or the login) |
-//! | `GET/POST /ui/login`, `POST /ui/logout` | a user login; the session is the API's user token in an `HttpOnly; SameSite=Strict` cookie |
+//! | `GET/POST /ui/login`, `POST /ui/logout` | a user login (the form's CSRF token double-submitted in a pre-session cookie); the session is the API's user token in an `HttpOnly; SameSite=Strict` cookie |
 //! | `GET /ui/fleet?meta=K=V&page=N` | counts per status, then one page of devices: nick, online/offline, running revision, last progress |
 //! | `GET/POST /ui/claim` | claim a device by id and challenge |
 //! | `GET/POST /ui/tokens` | join tokens; a new one is shown once as its `PH_FACTORY_AUTOTOK=` line |
 //! | `GET /ui/devices/{id}` | steps timeline (followed live), device-meta, editable user-meta, links to states, diffs, logs |
-//! | `GET /ui/devices/{id}/steps`, `…/head` | the timeline, the name/contact/running revision alone (what the page's script polls) |
+//! | `GET /ui/devices/{id}/steps`, `…/head`, `…/device-meta` | the timeline, the name/contact/running revision, the device-meta table alone (what the page's script polls) |
 //! | `GET /ui/devices/{id}/revs/{rev}` | a revision's state as a tree with object sizes |
 //! | `GET /ui/devices/{id}/diff?a=&b=` | what changed between two revisions |
 //! | `POST /ui/devices/{id}/user-meta` | set or delete a user-meta key |
 //! | `GET /ui/devices/{id}/logs?lvl=&src=&plat=&text=` | filtered logs with a live tail (`…/logs/rows?after=ID`) |
 //! | `GET/POST /ui/rollouts` | rollouts with their waves; create one (through the API's `/rollouts`, called in-process) |
 //! | `POST /ui/rollouts/export` | a pvr export's objects uploaded, its state returned (the rollout form's script) |
-//! | `GET /ui/rollouts/{id}` | one rollout: a bar per wave (done/failed/pending) followed live (`…/live`); `POST …/{pause,resume,abort}` |
+//! | `GET /ui/rollouts/{id}` | one rollout: a bar per wave (done/failed/pending; a settled wave with failures says "failed") followed live (`…/live`); `POST …/{pause,resume,abort}` |
 //! | `GET /ui/assets/{console.css,console.js}` | the assets |
 //!
 //! Every form that changes something carries a CSRF token derived from
@@ -60,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/devices/{id}", get(device::page))
         .route("/ui/devices/{id}/steps", get(device::steps))
         .route("/ui/devices/{id}/head", get(device::head_part))
+        .route(
+            "/ui/devices/{id}/device-meta",
+            get(device::device_meta_part),
+        )
         .route("/ui/devices/{id}/revs/{rev}", get(device::revision))
         .route("/ui/devices/{id}/diff", get(device::diff))
         .route("/ui/devices/{id}/user-meta", post(device::set_user_meta))

@@ -75,6 +75,28 @@ fn api_error(v: &Value) -> String {
         .unwrap_or_else(|| v.to_string())
 }
 
+/// What a wave's row says: the API's status (`pending`, `running`,
+/// `paused`, `aborted`, or `done` once no device is pending), except that
+/// a settled wave with failed devices says `failed` (the API keeps `done`
+/// for its clients: it is the wave's lifecycle, the counts its outcome).
+fn wave_label(w: &Value) -> &str {
+    let status = w["status"].as_str().unwrap_or("");
+    if status == "done" && w["failed"].as_u64().unwrap_or(0) > 0 {
+        "failed"
+    } else {
+        status
+    }
+}
+
+fn wave_class(label: &str) -> &'static str {
+    match label {
+        "done" => "ok",
+        "failed" | "paused" | "aborted" => "bad",
+        "pending" => "none",
+        _ => "busy",
+    }
+}
+
 fn wave_bars(r: &Value) -> Markup {
     let waves = r["waves"].as_array().cloned().unwrap_or_default();
     html! {
@@ -84,7 +106,8 @@ fn wave_bars(r: &Value) -> Markup {
                 @for (i, w) in waves.iter().enumerate() {
                     @let n = w["devices"].as_array().map_or(0, |d| d.len()).max(1) as f64;
                     @let (d, f, p) = (w["done"].as_u64().unwrap_or(0), w["failed"].as_u64().unwrap_or(0), w["pending"].as_u64().unwrap_or(0));
-                    tr class={"wave wave-" (w["status"].as_str().unwrap_or(""))} {
+                    @let label = wave_label(w);
+                    tr class={"wave wave-" (label)} {
                         td { (i + 1) }
                         td { (n as u64) }
                         td {
@@ -95,7 +118,7 @@ fn wave_bars(r: &Value) -> Markup {
                             }
                         }
                         td.num { (d) } td.num { (f) } td.num { (p) }
-                        td { (w["status"].as_str().unwrap_or("")) }
+                        td { span class={"badge " (wave_class(label))} { (label) } }
                     }
                 }
             }
@@ -382,4 +405,23 @@ pub async fn act(
             .into_response();
     }
     Redirect::to(&format!("/ui/rollouts/{id}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_settled_wave_with_failures_says_failed() {
+        let w = |status: &str, done: u64, failed: u64| json!({"status": status, "done": done, "failed": failed, "pending": 0});
+        assert_eq!(wave_label(&w("done", 2, 0)), "done");
+        assert_eq!(wave_label(&w("done", 0, 1)), "failed");
+        assert_eq!(wave_label(&w("done", 3, 1)), "failed");
+        for st in ["paused", "pending", "running", "aborted"] {
+            assert_eq!(wave_label(&w(st, 0, 1)), st);
+        }
+        assert_eq!(wave_class("failed"), "bad");
+        assert_eq!(wave_class("done"), "ok");
+    }
 }

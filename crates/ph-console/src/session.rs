@@ -1,12 +1,14 @@
 //! Sessions: the API's own user token, kept in an `HttpOnly;
 //! SameSite=Strict` cookie, and the CSRF token of the forms, derived from
 //! it (a page of another site can neither read the cookie nor compute the
-//! token).
+//! token). The login form, before any session, has its own token: a
+//! random one in a cookie of its own and in the form, which must match
+//! (double submit).
 
 use axum::extract::{Form, FromRequestParts, OptionalFromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use maud::html;
 use ph_server::AppState;
 use serde::Deserialize;
@@ -16,6 +18,10 @@ use crate::layout::page;
 
 /// The session cookie.
 pub const COOKIE: &str = "ph_console";
+/// The login form's pre-session CSRF cookie.
+pub const LOGIN_COOKIE: &str = "ph_console_login";
+/// Its lifetime: a login form older than this must be loaded again.
+const LOGIN_SECS: u64 = 3600;
 
 /// A logged-in user.
 #[derive(Debug, Clone)]
@@ -35,15 +41,34 @@ fn csrf_of(token: &str) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|c| c.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+/// The login form's token from its cookie, if it is one of ours.
+fn login_token(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, LOGIN_COOKIE)
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Equal strings, compared in a time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The session of a request, if its cookie holds a valid user token.
@@ -95,12 +120,13 @@ pub struct LoginQuery {
     e: String,
 }
 
-fn login_form(error: Option<&str>) -> maud::Markup {
+fn login_form(csrf: &str, error: Option<&str>) -> maud::Markup {
     html! {
         section.narrow {
             h1 { "Log in" }
             @if let Some(e) = error { p.error { (e) } }
             form method="post" action="/ui/login" {
+                input type="hidden" name="csrf" value=(csrf);
                 label { "User or email" input name="username" autofocus required; }
                 label { "Password" input type="password" name="password" required; }
                 button type="submit" { "Log in" }
@@ -109,19 +135,49 @@ fn login_form(error: Option<&str>) -> maud::Markup {
     }
 }
 
-pub async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+fn login_cookie(token: &str, secs: u64) -> String {
+    format!("{LOGIN_COOKIE}={token}; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age={secs}")
+}
+
+/// The login form, with the token of the browser's login cookie (a new
+/// one when it has none).
+pub async fn login_page(headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
     let e = (!q.e.is_empty()).then_some("Wrong user or password.");
-    page("Log in", None, login_form(e)).into_response()
+    let token = match login_token(&headers) {
+        Some(t) => t.to_string(),
+        None => ph_server::util::random_lower(32),
+    };
+    (
+        [(header::SET_COOKIE, login_cookie(&token, LOGIN_SECS))],
+        page("Log in", None, login_form(&token, e)),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
     username: String,
     password: String,
 }
 
-/// Check the account as the API's `/auth/login` does, then set the cookie.
-pub async fn login(State(hub): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+/// Check the login form's token against its cookie, then the account as
+/// the API's `/auth/login` does, then set the session cookie.
+pub async fn login(
+    State(hub): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let Some(token) = login_token(&headers).filter(|t| same(t, &f.csrf)) else {
+        let body = html! {
+            section.narrow {
+                h1 { "Log in" }
+                p.error { "This login form is not valid any more. " a href="/ui/login" { "Log in again" } }
+            }
+        };
+        return (StatusCode::FORBIDDEN, page("Log in", None, body)).into_response();
+    };
     let name = f.username.trim();
     let db = &hub.store.db;
     let account = if name.contains('@') {
@@ -147,16 +203,20 @@ pub async fn login(State(hub): State<AppState>, Form(f): Form<LoginForm>) -> Res
         None => false,
     };
     let Some(a) = account.filter(|_| ok) else {
-        let body = login_form(Some("Wrong user or password."));
+        let body = login_form(token, Some("Wrong user or password."));
         return (StatusCode::UNAUTHORIZED, page("Log in", None, body)).into_response();
     };
     let secs = hub.cfg.token_secs;
-    let token = ph_server::users::user_token(&hub.keys, &a, name, secs);
+    let session = ph_server::users::user_token(&hub.keys, &a, name, secs);
     (
-        [(
-            header::SET_COOKIE,
-            format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={secs}"),
-        )],
+        AppendHeaders([
+            (
+                header::SET_COOKIE,
+                format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={secs}"),
+            ),
+            // the form's token is spent
+            (header::SET_COOKIE, login_cookie("", 0)),
+        ]),
         Redirect::to("/ui/fleet"),
     )
         .into_response()
@@ -196,6 +256,24 @@ mod tests {
         assert_eq!(cookie_token(&h), Some("tok.en"));
         h.insert(header::COOKIE, "ph_consolex=1".parse().unwrap());
         assert_eq!(cookie_token(&h), None);
+    }
+
+    #[test]
+    fn login_tokens_are_ours_and_compared_whole() {
+        let mut h = HeaderMap::new();
+        let t = "abcdefghij0123456789abcdefghij01";
+        h.insert(
+            header::COOKIE,
+            format!("ph_console=x; ph_console_login={t}")
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(login_token(&h), Some(t));
+        h.insert(header::COOKIE, "ph_console_login=short".parse().unwrap());
+        assert_eq!(login_token(&h), None);
+        assert!(same(t, t));
+        assert!(!same(t, &t[..31]));
+        assert!(!same("abc", "abd"));
     }
 
     #[test]

@@ -35,6 +35,8 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 pub struct Db {
     pub(crate) pool: AnyPool,
     pub(crate) writer: AnyPool,
+    /// PostgreSQL (else SQLite), for the few queries whose SQL differs.
+    pub(crate) postgres: bool,
 }
 
 /// Readers of a SQLite database (WAL: they do not wait for the writer).
@@ -71,7 +73,11 @@ impl Db {
             let writer = sqlite(1).connect_with(opts.clone()).await?;
             SQLITE_MIGRATIONS.run(&writer).await?;
             let pool = sqlite(SQLITE_READERS).connect_with(opts).await?;
-            return Ok(Db { pool, writer });
+            return Ok(Db {
+                pool,
+                writer,
+                postgres: false,
+            });
         }
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -82,6 +88,7 @@ impl Db {
             return Ok(Db {
                 writer: pool.clone(),
                 pool,
+                postgres: true,
             });
         }
         Err(StoreError::Url(url.into()))

@@ -2,11 +2,12 @@
 //! each device's latest step, the counts per status over the whole fleet,
 //! and a device's logs filtered by text as well.
 //!
-//! Metadata filters match the stored JSON text: `key=value` is the
-//! substring `"key":"value"` (both JSON-escaped, as the column is written
-//! by `serde_json` without spaces), `key` alone is `"key":`; a quote inside
-//! a stored string is escaped, so a match is always a real key. Portable
-//! SQL (`LIKE … ESCAPE`), one statement per answer.
+//! Metadata filters are exact, on the stored JSON maps: `key=value` is a
+//! device whose user-meta or device-meta has `key` with a scalar value
+//! whose text is `value` (a string as it is, a number or boolean as JSON
+//! writes it); `key` alone is a device that has the key. SQLite reads the
+//! maps with `json_each`, PostgreSQL with `::jsonb ->`/`->>`; one
+//! statement per answer.
 
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
@@ -72,19 +73,44 @@ fn like_escape(s: &str) -> String {
     o
 }
 
-/// The LIKE pattern of a metadata filter (`key=value` or `key`).
-pub fn meta_pattern(filter: &str) -> String {
-    let js = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let inner = match filter.split_once('=') {
-        Some((k, v)) => format!("{}:{}", js(k.trim()), js(v.trim())),
-        None => format!("{}:", js(filter.trim())),
-    };
-    format!("%{}%", like_escape(&inner))
+/// A metadata filter (`key=value` or `key`): the key, and the value if any.
+pub fn meta_filter(filter: &str) -> (String, Option<String>) {
+    match filter.split_once('=') {
+        Some((k, v)) => (k.trim().to_string(), Some(v.trim().to_string())),
+        None => (filter.trim().to_string(), None),
+    }
+}
+
+/// The condition of a metadata filter on one map column, the key bound
+/// as `$2` and the value as `$3`.
+fn meta_condition(postgres: bool, col: &str, with_value: bool) -> String {
+    match (postgres, with_value) {
+        (false, false) => format!("EXISTS (SELECT 1 FROM json_each(d.{col}) j WHERE j.key = $2)"),
+        (false, true) => format!(
+            "EXISTS (SELECT 1 FROM json_each(d.{col}) j WHERE j.key = $2 \
+             AND j.type IN ('text', 'integer', 'real', 'true', 'false') \
+             AND (CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+             ELSE CAST(j.value AS TEXT) END) = $3)"
+        ),
+        (true, false) => format!("(d.{col}::jsonb -> $2::text) IS NOT NULL"),
+        (true, true) => format!(
+            "(jsonb_typeof(d.{col}::jsonb -> $2::text) IN ('string', 'number', 'boolean') \
+             AND (d.{col}::jsonb ->> $2::text) = $3::text)"
+        ),
+    }
+}
+
+/// The clause a metadata filter adds to a fleet query.
+fn meta_clause(postgres: bool, with_value: bool) -> String {
+    format!(
+        " AND ({} OR {})",
+        meta_condition(postgres, "user_meta", with_value),
+        meta_condition(postgres, "device_meta", with_value)
+    )
 }
 
 const LATEST: &str = "LEFT JOIN steps s ON s.trail_id = d.id \
      AND s.rev = (SELECT MAX(rev) FROM steps m WHERE m.trail_id = d.id)";
-const META: &str = " AND (d.user_meta LIKE $2 ESCAPE '\\' OR d.device_meta LIKE $2 ESCAPE '\\')";
 
 fn fleet_row(r: &AnyRow) -> Result<FleetRow> {
     let device_meta = match json_col(&r.try_get::<String, _>("device_meta")?, "device_meta")? {
@@ -117,17 +143,23 @@ fn fleet_row(r: &AnyRow) -> Result<FleetRow> {
 impl Db {
     /// One page of a fleet, by nick.
     pub async fn fleet_page(&self, q: &FleetQuery) -> Result<Vec<FleetRow>> {
+        let filter = q.meta.as_deref().map(meta_filter);
+        let meta = filter.as_ref().map_or(String::new(), |(_, v)| {
+            meta_clause(self.postgres, v.is_some())
+        });
         let sql = format!(
             "SELECT d.id AS id, d.nick AS nick, d.device_meta AS device_meta, \
              d.last_seen AS last_seen, s.rev AS rev, s.status AS status, s.progress AS progress \
-             FROM devices d {LATEST} WHERE d.owner = $1{} ORDER BY d.nick, d.id LIMIT {} OFFSET {}",
-            if q.meta.is_some() { META } else { "" },
+             FROM devices d {LATEST} WHERE d.owner = $1{meta} ORDER BY d.nick, d.id LIMIT {} OFFSET {}",
             q.limit.clamp(1, 500),
             q.offset.max(0)
         );
         let mut query = sqlx::query(&sql).bind(&q.owner);
-        if let Some(m) = &q.meta {
-            query = query.bind(meta_pattern(m));
+        if let Some((k, v)) = filter {
+            query = query.bind(k);
+            if let Some(v) = v {
+                query = query.bind(v);
+            }
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(fleet_row).collect()
@@ -136,7 +168,10 @@ impl Db {
     /// The counts over every device a fleet query matches (its page aside);
     /// `online_after`: the last-contact cut-off in nanoseconds.
     pub async fn fleet_counts(&self, q: &FleetQuery, online_after: i64) -> Result<FleetCounts> {
-        let meta = if q.meta.is_some() { META } else { "" };
+        let filter = q.meta.as_deref().map(meta_filter);
+        let meta = filter.as_ref().map_or(String::new(), |(_, v)| {
+            meta_clause(self.postgres, v.is_some())
+        });
         let sql = format!(
             "SELECT COALESCE(s.status, '') AS status, COUNT(*) AS n, \
              SUM(CASE WHEN d.last_seen > {online_after} THEN 1 ELSE 0 END) AS online \
@@ -144,8 +179,11 @@ impl Db {
              ORDER BY status"
         );
         let mut query = sqlx::query(&sql).bind(&q.owner);
-        if let Some(m) = &q.meta {
-            query = query.bind(meta_pattern(m));
+        if let Some((k, v)) = filter {
+            query = query.bind(k);
+            if let Some(v) = v {
+                query = query.bind(v);
+            }
         }
         let mut c = FleetCounts::default();
         for r in query.fetch_all(&self.pool).await? {
@@ -254,11 +292,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn meta_patterns_match_the_stored_text() {
-        assert_eq!(meta_pattern("site=lab"), r#"%"site":"lab"%"#);
-        assert_eq!(meta_pattern(" arch "), r#"%"arch":%"#);
-        // LIKE's own characters and JSON escapes are taken literally
-        assert_eq!(meta_pattern("a_b=50%"), r#"%"a\_b":"50\%"%"#);
-        assert_eq!(meta_pattern("k=\"q\""), r#"%"k":"\\"q\\""%"#);
+    fn meta_filters_split_at_the_first_equals_sign() {
+        assert_eq!(meta_filter("site=lab"), ("site".into(), Some("lab".into())));
+        assert_eq!(meta_filter(" arch "), ("arch".into(), None));
+        assert_eq!(meta_filter("k = a=b "), ("k".into(), Some("a=b".into())));
+        assert_eq!(meta_filter("k="), ("k".into(), Some(String::new())));
     }
 }

@@ -3,7 +3,9 @@
 //! is missing or cannot start, the test fails with the reason: it never
 //! skips silently.
 
-use ph_store::{now_nanos, Db, Device, LogEntry, LogQuery, NewAccount, ObjectRecord, Rollout};
+use ph_store::{
+    now_nanos, Db, Device, FleetQuery, LogEntry, LogQuery, NewAccount, ObjectRecord, Rollout,
+};
 use pv_testkit::pg::PgCluster;
 use serde_json::{json, Map};
 
@@ -114,6 +116,64 @@ async fn scenario(db: Db) {
         .unwrap()
         .is_empty());
     assert_eq!(db.rollouts_of(&dev.owner).await.unwrap().len(), 1);
+
+    fleet_filters(&db, &dev).await;
+}
+
+/// The fleet's metadata filter is an exact key/value match on either map,
+/// never a match inside another key's text.
+async fn fleet_filters(db: &Db, first: &Device) {
+    let devices = [
+        ("lab", json!({"site": "lab", "tier": "canary"}), json!({})),
+        ("lab2", json!({"site": "lab2"}), json!({})),
+        // `site` and `lab` as a key and value of a nested map
+        ("nested", json!({"cfg": {"site": "lab"}}), json!({})),
+        // the text `"site":"lab"` inside another key's value
+        ("decoy", json!({"note": "\"site\":\"lab\""}), json!({})),
+        (
+            "arm",
+            json!({}),
+            json!({"arch": "aarch64", "cores": 4, "ok": true}),
+        ),
+        ("odd", json!({"a_b%": "50%", "q": "say \"hi\""}), json!({})),
+    ];
+    for (nick, user, device) in &devices {
+        let mut d = first.clone();
+        d.id = format!("f-{nick}");
+        d.prn = format!("prn:::devices:/f-{nick}");
+        d.nick = nick.to_string();
+        d.user_meta = user.as_object().unwrap().clone();
+        d.device_meta = device.as_object().unwrap().clone();
+        db.create_device(&d).await.unwrap();
+    }
+    let matching = |filter: &'static str| async move {
+        let q = FleetQuery {
+            owner: first.owner.clone(),
+            meta: Some(filter.into()),
+            offset: 0,
+            limit: 100,
+        };
+        let rows = db.fleet_page(&q).await.unwrap();
+        let counts = db.fleet_counts(&q, 0).await.unwrap();
+        assert_eq!(counts.total as usize, rows.len(), "{filter}");
+        rows.into_iter().map(|r| r.nick).collect::<Vec<_>>()
+    };
+    assert_eq!(matching("site=lab").await, ["lab"]);
+    assert_eq!(matching(" site = lab2 ").await, ["lab2"]);
+    assert_eq!(matching("site=la").await, Vec::<String>::new());
+    assert_eq!(matching("site").await, ["lab", "lab2"]);
+    assert_eq!(matching("note").await, ["decoy"]);
+    assert_eq!(matching("tier=canary").await, ["lab"]);
+    // device-meta too, numbers and booleans as JSON writes them
+    assert_eq!(matching("arch=aarch64").await, ["arm"]);
+    assert_eq!(matching("cores=4").await, ["arm"]);
+    assert_eq!(matching("ok=true").await, ["arm"]);
+    assert_eq!(matching("arch=aarch").await, Vec::<String>::new());
+    // SQL and JSON special characters are plain text
+    assert_eq!(matching("a_b%=50%").await, ["odd"]);
+    assert_eq!(matching("a%").await, Vec::<String>::new());
+    assert_eq!(matching("q=say \"hi\"").await, ["odd"]);
+    assert_eq!(matching("nothing").await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
