@@ -305,12 +305,31 @@ fn daemons(dev: &Device) -> Vec<Value> {
     serde_json::from_str(&b).unwrap()
 }
 
-fn xconnect_pid(dev: &Device) -> i64 {
+/// The pid `GET /daemons` shows for the managed daemon `name`.
+fn daemon_pid(dev: &Device, name: &str) -> i64 {
     daemons(dev)
         .iter()
-        .find(|d| d["name"] == "pv-xconnect")
+        .find(|d| d["name"] == name)
         .map(|d| d["pid"].as_i64().unwrap())
         .unwrap()
+}
+
+fn xconnect_pid(dev: &Device) -> i64 {
+    daemon_pid(dev, "pv-xconnect")
+}
+
+/// SIGKILL the managed daemon `name` (pid `pid`) and wait until the
+/// runtime has started it again (after its 5 s delay).
+fn kill_and_await_respawn(dev: &Device, name: &str, pid: i64) -> bool {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    device::wait(12, || {
+        let p = daemon_pid(dev, name);
+        p > 0 && p != pid
+    })
 }
 
 #[test]
@@ -411,16 +430,8 @@ fn links_rest_unix_drm_daemons_and_provider_updates() {
         "cons|admin"
     );
     // a daemon that dies is started again (after its 5 s delay)
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(second as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
     assert!(
-        device::wait(12, || {
-            let p = xconnect_pid(&dev);
-            p > 0 && p != second
-        }),
+        kill_and_await_respawn(&dev, "pv-xconnect", second),
         "respawned"
     );
 

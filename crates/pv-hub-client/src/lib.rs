@@ -221,8 +221,17 @@ impl Hub {
         self.failures.load(Ordering::Relaxed)
     }
 
-    fn count_failure(&self) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
+    /// Send a request; a request that does not get through (no connection,
+    /// a timeout, a 5xx answer) is counted in [`Hub::failures`].
+    fn transmit(&self, what: &str, r: RequestBuilder) -> Result<Response> {
+        let r = r.send().map_err(|e| {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            Error::Http(what.into(), e)
+        })?;
+        if r.status().is_server_error() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(r)
     }
 
     /// Forget the token (after a 401).
@@ -240,14 +249,8 @@ impl Hub {
 
     /// Send and read the whole answer; 401 becomes `Unauthorized`.
     fn send(&self, what: &str, r: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
-        let r = r.send().map_err(|e| {
-            self.count_failure();
-            Error::Http(what.into(), e)
-        })?;
+        let r = self.transmit(what, r)?;
         let (status, body) = read_body(what, r)?;
-        if status.is_server_error() {
-            self.count_failure();
-        }
         if status == StatusCode::UNAUTHORIZED {
             return Err(Error::Unauthorized(what.into()));
         }
@@ -421,13 +424,7 @@ impl Hub {
         if offset > 0 {
             r = r.header(RANGE, format!("bytes={offset}-"));
         }
-        let mut resp = r.send().map_err(|e| {
-            self.count_failure();
-            Error::Http(what.into(), e)
-        })?;
-        if resp.status().is_server_error() {
-            self.count_failure();
-        }
+        let mut resp = self.transmit(what, r)?;
         let start = match resp.status().as_u16() {
             206 => offset,
             200 => 0,

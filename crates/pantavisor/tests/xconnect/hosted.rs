@@ -49,11 +49,7 @@ fn driver(member: &str) -> zbus::message::Builder<'static> {
 }
 
 fn dbus_pid(dev: &Device) -> i64 {
-    daemons(dev)
-        .iter()
-        .find(|d| d["name"] == "pv-dbus")
-        .map(|d| d["pid"].as_i64().unwrap())
-        .unwrap()
+    daemon_pid(dev, "pv-dbus")
 }
 
 #[test]
@@ -188,16 +184,8 @@ fn hosted_system_bus_policy_identity_and_graph() {
     assert!(srv_name.starts_with(':'));
 
     // a bus that dies is started again
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(first as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
     assert!(
-        device::wait(12, || {
-            let p = dbus_pid(&dev);
-            p > 0 && p != first
-        }),
+        kill_and_await_respawn(&dev, "pv-dbus", first),
         "pv-dbus respawned"
     );
     let (mut again, _) = open_in(ops);
