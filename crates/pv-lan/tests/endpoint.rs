@@ -305,9 +305,10 @@ fn uploads_are_limited_in_size_and_number() {
     slow.write_all(h.as_bytes()).unwrap();
     slow.write_all(&first[..100]).unwrap();
     slow.flush().unwrap();
-    // wait until the endpoint has taken it (its body is being forwarded)
+    // wait until the endpoint has taken it (its body is being forwarded);
+    // up to ~10 s: under load the endpoint may take a while to accept it
     let mut refused = None;
-    for _ in 0..100 {
+    for _ in 0..500 {
         let a = http("PUT", &put2, None, second);
         if a.status == 503 {
             refused = Some(a);
