@@ -12,6 +12,7 @@
 //!   resolved confined to the container's root.
 //! - Transports: [`relay`] (unix, wayland: bytes and passed descriptors),
 //!   [`rest`] (identity headers), [`dbus`] (SASL identity and filters);
+//!   bulk bytes move by [`splice`] where no passed descriptor rides on them;
 //!   `drm` device nodes are created by [`link`].
 //! - [`hosted`]: the hosted D-Bus system bus (policy, role uids).
 
@@ -24,6 +25,7 @@ pub mod link;
 pub mod paths;
 pub mod relay;
 pub mod rest;
+pub mod splice;
 
 pub use error::Error;
 pub use graph::{HostedBus, Link, Missing, RevisionGraph};

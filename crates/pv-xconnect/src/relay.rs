@@ -12,6 +12,8 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags, Shutdown,
 };
 
+use crate::splice::{queued, wait_readable, Moved, Splicer, SPLICE_MIN};
+
 /// Relay buffer size: large enough that bulk transfers move in few calls.
 pub const BUF: usize = 256 * 1024;
 /// Most descriptors one message can carry (the kernel's SCM_MAX_FD).
@@ -72,12 +74,26 @@ pub fn send_with_fds(to: &UnixStream, mut data: &[u8], fds: &[OwnedFd]) -> std::
 
 /// Copy `from` → `to` until `from` ends, descriptors included; then
 /// half-close `to` so the other side sees the end too. Returns the bytes
-/// copied.
+/// copied. Runs of bytes queued without descriptors move by splice
+/// ([`crate::splice`]); the rest, and everything where splice cannot
+/// tell or do it, through recvmsg and sendmsg.
 pub fn pump(from: &UnixStream, to: &UnixStream) -> std::io::Result<u64> {
+    let mut splicer = Splicer::keeping_descriptors(from);
     let mut buf = vec![0u8; BUF];
     let mut fds = Vec::new();
     let mut total = 0u64;
     let r = loop {
+        if let Some(sp) = splicer.as_mut() {
+            match splice_queued(sp, from, to) {
+                Ok(Some(n)) => {
+                    total += n as u64;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(SpliceFailed::Unsupported) => splicer = None,
+                Err(SpliceFailed::Io(e)) => break Err(e),
+            }
+        }
         fds.clear();
         let n = match recv_with_fds(from, &mut buf, &mut fds) {
             Ok(n) => n,
@@ -93,6 +109,42 @@ pub fn pump(from: &UnixStream, to: &UnixStream) -> std::io::Result<u64> {
     };
     let _ = rustix::net::shutdown(to, Shutdown::Write);
     r
+}
+
+enum SpliceFailed {
+    Unsupported,
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for SpliceFailed {
+    fn from(e: std::io::Error) -> Self {
+        SpliceFailed::Io(e)
+    }
+}
+
+/// Wait for `from` to have something, then splice what is queued if it
+/// is a run worth splicing and carries no descriptors. `None`: receive
+/// it instead (a small message, descriptors, the end of the stream).
+fn splice_queued(
+    sp: &mut Splicer,
+    from: &UnixStream,
+    to: &UnixStream,
+) -> Result<Option<usize>, SpliceFailed> {
+    let mut n = queued(from)?;
+    if n == 0 {
+        wait_readable(from)?;
+        n = queued(from)?;
+    }
+    // the count first, then the descriptors: bytes counted before a
+    // check that found none carry none
+    if n < SPLICE_MIN || sp.descriptors_queued() {
+        return Ok(None);
+    }
+    match sp.transfer(from, to, n)? {
+        Moved::Bytes(0) => Ok(None),
+        Moved::Bytes(k) => Ok(Some(k)),
+        Moved::Unsupported => Err(SpliceFailed::Unsupported),
+    }
 }
 
 /// Relay both ways until both directions ended (each on its own thread,
@@ -153,5 +205,87 @@ mod tests {
         (&client).read_to_string(&mut back).unwrap();
         assert_eq!(back, "bye");
         t.join().unwrap();
+    }
+
+    /// The byte at `offset` of the interleaved stream.
+    fn pattern(offset: u64) -> u8 {
+        (offset % 253) as u8
+    }
+
+    #[test]
+    fn bulk_and_descriptors_interleaved_keep_their_order() {
+        const RUNS: u64 = 6;
+        const RUN: u64 = 3 << 20;
+        let (client, proxy_in) = UnixStream::pair().unwrap();
+        let (proxy_out, server) = UnixStream::pair().unwrap();
+        let relay = std::thread::spawn(move || both_ways(proxy_in, proxy_out));
+        // RUN bytes of bulk, then 100 bytes carrying pipe i's read end;
+        // the write ends stay here to tell the pipes apart
+        let mut writers = vec![];
+        let mut readers = vec![];
+        for _ in 0..RUNS {
+            let (r, w) = std::io::pipe().unwrap();
+            readers.push(OwnedFd::from(r));
+            writers.push(w);
+        }
+        let sender = std::thread::spawn(move || {
+            let mut offset = 0u64;
+            let mut fd_at = vec![];
+            for r in readers {
+                let bulk: Vec<u8> = (offset..offset + RUN).map(pattern).collect();
+                (&client).write_all(&bulk).unwrap();
+                offset += RUN;
+                let tagged: Vec<u8> = (offset..offset + 100).map(pattern).collect();
+                send_with_fds(&client, &tagged, &[r]).unwrap();
+                fd_at.push(offset);
+                offset += 100;
+            }
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            (fd_at, offset)
+        });
+        // read in small pieces: every byte in place, and each descriptor
+        // with a read that starts no later than its bytes and ends after
+        // the previous descriptor's bytes
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut offset = 0u64;
+        let mut got = vec![];
+        loop {
+            let mut fds = vec![];
+            let n = recv_with_fds(&server, &mut buf, &mut fds).unwrap();
+            if n == 0 && fds.is_empty() {
+                break;
+            }
+            for (k, b) in buf[..n].iter().enumerate() {
+                assert_eq!(*b, pattern(offset + k as u64), "byte {}", offset + k as u64);
+            }
+            for f in fds {
+                got.push((offset, offset + n as u64, f));
+            }
+            offset += n as u64;
+        }
+        let (fd_at, total) = sender.join().unwrap();
+        assert_eq!(offset, total);
+        assert_eq!(got.len(), RUNS as usize);
+        for (i, (start, end, fd)) in got.into_iter().enumerate() {
+            assert!(
+                start <= fd_at[i],
+                "descriptor {i} late: read from {start}, bytes at {}",
+                fd_at[i]
+            );
+            if i > 0 {
+                assert!(
+                    end > fd_at[i - 1] + 100,
+                    "descriptor {i} before descriptor {}'s bytes",
+                    i - 1
+                );
+            }
+            // it is pipe i: what goes into writer i comes out of it
+            writers[i].write_all(&[i as u8]).unwrap();
+            let mut one = [0u8; 1];
+            std::fs::File::from(fd).read_exact(&mut one).unwrap();
+            assert_eq!(one[0], i as u8);
+        }
+        server.shutdown(std::net::Shutdown::Write).unwrap();
+        relay.join().unwrap();
     }
 }

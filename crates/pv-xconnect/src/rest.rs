@@ -9,6 +9,8 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
+use crate::splice::{Moved, Splicer, SPLICE_MIN};
+
 /// Largest request head accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Headers the mesh owns.
@@ -26,6 +28,10 @@ pub struct Identity {
 struct Input<'a> {
     s: &'a UnixStream,
     buf: Vec<u8>,
+    /// Moves large bodies (made at the first one; `None` once splicing
+    /// turned out impossible). A plain read drops passed descriptors
+    /// too, so a body is spliced without looking for them.
+    splicer: Option<Option<Splicer>>,
 }
 
 impl Input<'_> {
@@ -65,10 +71,27 @@ impl Input<'_> {
             self.buf.drain(..k);
             n -= k as u64;
         }
-        // then straight through one large buffer, never reading past the
-        // body (the next request stays in the socket)
-        let mut big = vec![0u8; (crate::relay::BUF as u64).min(n) as usize];
+        // then straight through, never reading past the body (the next
+        // request stays in the socket): large runs by splice, the rest
+        // through one large buffer
+        let mut big = Vec::new();
         while n > 0 {
+            if n >= SPLICE_MIN as u64 {
+                if let Some(sp) = self.splicer.get_or_insert_with(Splicer::new) {
+                    let want = n.min(usize::MAX as u64) as usize;
+                    match sp.transfer(self.s, to, want)? {
+                        Moved::Bytes(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                        Moved::Bytes(k) => {
+                            n -= k as u64;
+                            continue;
+                        }
+                        Moved::Unsupported => self.splicer = Some(None),
+                    }
+                }
+            }
+            if big.is_empty() {
+                big = vec![0u8; (crate::relay::BUF as u64).min(n) as usize];
+            }
             let want = (big.len() as u64).min(n) as usize;
             let got = match (&*self.s).read(&mut big[..want]) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -156,6 +179,7 @@ pub fn requests(from: &UnixStream, to: &UnixStream, id: &Identity) -> std::io::R
     let mut input = Input {
         s: from,
         buf: Vec::new(),
+        splicer: None,
     };
     let r = relay_requests(&mut input, to, id);
     let _ = to.shutdown(std::net::Shutdown::Write);
@@ -271,6 +295,48 @@ GET /c HTTP/1.1\r\nX-PV-Client: cons\r\nX-PV-Role: admin\r\n\r\n"
         let mut back = String::new();
         (&client).read_to_string(&mut back).unwrap();
         assert_eq!(back, "HTTP/1.1 200 OK\r\n\r\n");
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn large_bodies_end_where_their_framing_says() {
+        let (client, proxy_in) = UnixStream::pair().unwrap();
+        let (proxy_out, server) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || serve(proxy_in, proxy_out, id()));
+        let body: Vec<u8> = (0..(1u32 << 20) + 7).map(|i| (i % 241) as u8).collect();
+        let chunk = vec![b'c'; 200_000];
+        let mut reqs =
+            format!("POST /a HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        reqs.extend_from_slice(&body);
+        reqs.extend_from_slice(b"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n30d40\r\n");
+        reqs.extend_from_slice(&chunk);
+        reqs.extend_from_slice(b"\r\n0\r\n\r\nGET /c HTTP/1.1\r\nX-PV-Role: root\r\n\r\n");
+        let w = std::thread::spawn(move || {
+            (&client).write_all(&reqs).unwrap();
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            client
+        });
+        let mut got = vec![];
+        (&server).read_to_end(&mut got).unwrap();
+        let mut want = format!(
+            "POST /a HTTP/1.1\r\nContent-Length: {}\r\nX-PV-Client: cons\r\nX-PV-Role: admin\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        want.extend_from_slice(&body);
+        want.extend_from_slice(b"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-PV-Client: cons\r\nX-PV-Role: admin\r\n\r\n30d40\r\n");
+        want.extend_from_slice(&chunk);
+        want.extend_from_slice(
+            b"\r\n0\r\n\r\nGET /c HTTP/1.1\r\nX-PV-Client: cons\r\nX-PV-Role: admin\r\n\r\n",
+        );
+        assert!(
+            got == want,
+            "{} bytes relayed, {} expected",
+            got.len(),
+            want.len()
+        );
+        drop(server);
+        drop(w.join().unwrap());
         t.join().unwrap();
     }
 
