@@ -23,8 +23,9 @@ if [ -z "$TARGET" ]; then
   fi
 fi
 # not position-independent: smaller (no relocation table), at the price of
-# address randomisation of the binary's own image
-RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=static"
+# address randomisation of the binary's own image; no unwind tables for our
+# code (panic=abort never unwinds; a panic's backtrace is shorter)
+RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=static -C force-unwind-tables=no"
 if [ "$TARGET" = x86_64-unknown-linux-gnu ]; then
   RUSTFLAGS="$RUSTFLAGS -C target-feature=+crt-static"
 fi

@@ -1,6 +1,9 @@
 //! What the two device binaries share: `pantavisor` (the runtime, PID 1
 //! of embedded mode) and `pv-xconnect` (the service mesh daemon the
 //! runtime starts from beside its own executable) trace the same way.
+//! `cli` reads the runtime's command line.
+
+pub mod cli;
 
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;

@@ -12,42 +12,10 @@
 //! loads modules from `/lib/modules/$(uname -r)`. The service mesh daemon
 //! the runtime manages is the `pv-xconnect` binary beside this one.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
-
-/// Pantavisor runtime (appengine mode).
-#[derive(Debug, Parser)]
-#[command(name = "pantavisor", version)]
-struct Cli {
-    /// Storage directory (objects, trails, logs, boot env, disks).
-    #[arg(long)]
-    storage: PathBuf,
-    /// Run directory (control and log sockets, metadata views, mounts).
-    #[arg(long = "run-dir")]
-    run_dir: PathBuf,
-    /// pantavisor.config file.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// State for revision 0 when the storage is empty: a pvr checkout or a .pvrexport.tgz.
-    #[arg(long)]
-    factory: Option<PathBuf>,
-    /// Use this instead of /proc/cmdline.
-    #[arg(long)]
-    cmdline: Option<String>,
-    /// Engine tick in milliseconds.
-    #[arg(long, default_value_t = 200, hide = true)]
-    tick_ms: u64,
-    /// Only seed an empty storage with --factory (revision 0, boot env
-    /// pv_rev=0) and exit: how an image's storage partition is prepared.
-    #[arg(long, requires = "factory")]
-    seed_only: bool,
-    /// The main loop of embedded mode (started by PID 1).
-    #[arg(long, hide = true)]
-    embedded: bool,
-}
+use pantavisor::cli::{self, Cli};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -64,7 +32,11 @@ fn main() {
         ));
     }
     let pid1 = std::process::id() == 1 || (args.len() == 2 && args[1] == "--init");
-    let cli = if pid1 { None } else { Some(Cli::parse()) };
+    let cli = if pid1 {
+        None
+    } else {
+        Some(cli::parse(args.into_iter().skip(1)).unwrap_or_else(|e| e.exit()))
+    };
     // everything also goes to the log server (pantavisor.log) once it runs
     init_tracing(pv_runtime::logging::LogServerLayer);
     let Some(cli) = cli else {
