@@ -1,12 +1,18 @@
 //! Blob bytes in an `object_store`, keyed by content sha (`blobs/<sha>`),
 //! so one upload serves every owner's record of the same content.
 //!
-//! An upload streams into a multipart upload while hashing; it is completed
-//! (made visible, atomically by the store) only when length and sha256
-//! match, and aborted (nothing left behind) otherwise.
+//! An upload is hashed while it streams into storage, and made visible only
+//! when length and sha256 match; otherwise nothing is left behind. In a
+//! local directory the bytes go to a temp file beside the blob (`pv_fs`:
+//! writeback started as it grows, fsync, rename, directory fsync before the
+//! upload is answered); in an object store to a multipart upload, completed
+//! (atomically, by the store) or aborted.
+
+mod download;
+mod upload;
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,9 +23,10 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, WriteMultipart};
-use sha2::{Digest, Sha256};
+use pv_fs::FsError;
 
 use crate::{Result, StoreError};
+use upload::{FileTask, HashTask, Sink};
 
 /// Why an upload was refused (nothing was stored).
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +39,10 @@ pub enum BlobError {
     Body(String),
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    #[error("{0}")]
+    File(#[from] FsError),
+    #[error("{0:?} is not a sha256")]
+    Name(String),
 }
 
 /// A byte range asked of a download.
@@ -55,6 +66,10 @@ pub struct BlobRead {
 #[derive(Clone)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
+    /// The `blobs` directory when the store is a local directory: uploads
+    /// are written there directly (object_store's local multipart upload
+    /// copies every byte once more and never fsyncs).
+    local: Option<Arc<PathBuf>>,
 }
 
 fn path_of(sha: &str) -> ObjPath {
@@ -62,8 +77,9 @@ fn path_of(sha: &str) -> ObjPath {
 }
 
 impl Blobs {
-    /// Blobs in a local directory (created if needed). Staging files of
-    /// uploads interrupted by a crash (`<sha>#<n>`) are removed.
+    /// Blobs in a local directory (created if needed). Temp files of
+    /// uploads interrupted by a crash (`pv_fs` temp names, and object_store's
+    /// `<sha>#<n>` of earlier versions) are removed.
     pub fn local(dir: &Path) -> Result<Self> {
         let io = |source| StoreError::Io {
             path: dir.display().to_string(),
@@ -72,7 +88,9 @@ impl Blobs {
         std::fs::create_dir_all(dir.join("blobs")).map_err(io)?;
         if let Ok(rd) = std::fs::read_dir(dir.join("blobs")) {
             for e in rd.flatten() {
-                if e.file_name().to_string_lossy().contains('#') {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.contains('#') || pv_fs::is_temp_name(&name) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -83,6 +101,7 @@ impl Blobs {
         })?;
         Ok(Blobs {
             store: Arc::new(fs),
+            local: Some(Arc::new(dir.join("blobs"))),
         })
     }
 
@@ -114,12 +133,12 @@ impl Blobs {
         } else {
             Arc::new(PrefixStore::new(s3, prefix))
         };
-        Ok(Blobs { store })
+        Ok(Blobs { store, local: None })
     }
 
     /// Any object store (S3-compatible, memory…).
     pub fn from_store(store: Arc<dyn ObjectStore>) -> Self {
-        Blobs { store }
+        Blobs { store, local: None }
     }
 
     /// The size of a stored blob, None if absent.
@@ -139,35 +158,53 @@ impl Blobs {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BlobError::Name(sha.into()));
+        }
         let exists = self.size(sha).await? == Some(size);
-        let mut writer = if exists {
-            None
-        } else {
-            let up = self.store.put_multipart(&path_of(sha)).await?;
-            Some(WriteMultipart::new_with_chunk_size(up, 8 << 20))
-        };
-        let r = feed(body, size, &mut writer).await.and_then(|h| {
-            let got = hex::encode(h);
-            if got == sha {
-                Ok(())
-            } else {
-                Err(BlobError::Sha {
-                    got,
-                    want: sha.into(),
-                })
+        let mut sink = match &self.local {
+            _ if exists => Sink::Verify,
+            Some(dir) => Sink::File(FileTask::spawn(dir.join(sha))),
+            None => {
+                let up = self.store.put_multipart(&path_of(sha)).await?;
+                Sink::Multipart(WriteMultipart::new_with_chunk_size(up, 8 << 20))
             }
-        });
-        match (r, writer) {
-            (Ok(()), Some(w)) => {
+        };
+        let hash = HashTask::spawn();
+        let fed = upload::feed(body, size, &hash, &mut sink).await;
+        let verified = match (fed, hash.finish().await) {
+            (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(h)) => {
+                let got = hex::encode(h);
+                if got == sha {
+                    Ok(())
+                } else {
+                    Err(BlobError::Sha {
+                        got,
+                        want: sha.into(),
+                    })
+                }
+            }
+        };
+        match (verified, sink) {
+            (Ok(()), Sink::Verify) => Ok(()),
+            (Ok(()), Sink::File(f)) => {
+                let file = f.finish().await?;
+                tokio::task::spawn_blocking(move || file.commit())
+                    .await
+                    .map_err(|e| BlobError::Body(format!("publishing the blob: {e}")))??;
+                Ok(())
+            }
+            (Ok(()), Sink::Multipart(w)) => {
                 w.finish().await?;
                 Ok(())
             }
-            (Ok(()), None) => Ok(()),
-            (Err(e), Some(w)) => {
+            (Err(e), Sink::Verify) => Err(e),
+            (Err(e), Sink::File(f)) => Err(f.discard().await.map_or(e, BlobError::File)),
+            (Err(e), Sink::Multipart(w)) => {
                 let _ = w.abort().await;
                 Err(e)
             }
-            (Err(e), None) => Err(e),
         }
     }
 
@@ -193,7 +230,9 @@ impl Blobs {
                 let range = r.range.clone();
                 let stream = match r.payload {
                     _ if head => futures_util::stream::empty().boxed(),
-                    GetResultPayload::File(file, path) => file_stream(file, path, range.clone()),
+                    GetResultPayload::File(file, path) => {
+                        download::file_stream(file, path, range.clone())
+                    }
                     GetResultPayload::Stream(s) => s,
                 };
                 Ok(Some(BlobRead {
@@ -214,76 +253,4 @@ impl Blobs {
             Err(e) => Err(e),
         }
     }
-}
-
-/// Bytes of a download read at a time from a local file.
-const FILE_CHUNK: usize = 1 << 20;
-
-/// Chunks queued between the reading thread and the response.
-const FILE_CHUNKS_AHEAD: usize = 4;
-
-/// Stream `range` of a local file in large chunks, read by one blocking
-/// task ahead of the response (object_store's own local stream reads 8 KiB
-/// per blocking call, which caps a download far below the disk and the
-/// network). The task stops when the response is dropped.
-fn file_stream(
-    file: std::fs::File,
-    path: std::path::PathBuf,
-    range: Range<u64>,
-) -> BoxStream<'static, Result<Bytes, object_store::Error>> {
-    use std::os::unix::fs::FileExt;
-    let (tx, rx) = tokio::sync::mpsc::channel(FILE_CHUNKS_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        let mut at = range.start;
-        while at < range.end {
-            let n = (range.end - at).min(FILE_CHUNK as u64) as usize;
-            let mut buf = vec![0u8; n];
-            let chunk = match file.read_exact_at(&mut buf, at) {
-                Ok(()) => Ok(Bytes::from(buf)),
-                Err(e) => Err(object_store::Error::Generic {
-                    store: "LocalFileSystem",
-                    source: format!("{}: {e}", path.display()).into(),
-                }),
-            };
-            let failed = chunk.is_err();
-            if tx.blocking_send(chunk).is_err() || failed {
-                return;
-            }
-            at += n as u64;
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        let chunk = rx.recv().await?;
-        Some((chunk, rx))
-    })
-    .boxed()
-}
-
-async fn feed<S, E>(
-    mut body: S,
-    size: u64,
-    writer: &mut Option<WriteMultipart>,
-) -> Result<[u8; 32], BlobError>
-where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let mut hasher = Sha256::new();
-    let mut got: u64 = 0;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
-        got += chunk.len() as u64;
-        if got > size {
-            return Err(BlobError::Length { got, want: size });
-        }
-        hasher.update(&chunk);
-        if let Some(w) = writer.as_mut() {
-            w.wait_for_capacity(4).await?;
-            w.write(&chunk);
-        }
-    }
-    if got != size {
-        return Err(BlobError::Length { got, want: size });
-    }
-    Ok(hasher.finalize().into())
 }

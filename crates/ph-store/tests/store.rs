@@ -68,6 +68,55 @@ async fn blobs_are_published_only_when_verified() {
     assert!(b.get(&sha(b"x"), None, false).await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn interrupted_uploads_leave_nothing_behind() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(t.path()).await.unwrap();
+    let blobs_dir = t.path().join("objects/blobs");
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let s = sha(&big);
+    // the client goes away after two chunks: an error from the body
+    let parts: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::copy_from_slice(&big[..1 << 20])),
+        Ok(Bytes::copy_from_slice(&big[1 << 20..2 << 20])),
+        Err(std::io::Error::other("connection reset")),
+    ];
+    let e = store
+        .blobs
+        .put_verified(&s, big.len() as u64, futures_util::stream::iter(parts))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BlobError::Body(_)), "{e}");
+    assert_eq!(std::fs::read_dir(&blobs_dir).unwrap().count(), 0);
+    // a name that is not a sha never reaches the directory
+    let e = store
+        .blobs
+        .put_verified("../x", 1, body(&[b"x"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BlobError::Name(_)), "{e}");
+    // the whole body in uneven chunks: stored byte for byte
+    let chunks: Vec<&[u8]> = big.chunks(777_777).collect();
+    store
+        .blobs
+        .put_verified(&s, big.len() as u64, body(&chunks))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(blobs_dir.join(&s)).unwrap(), big);
+    let r = store.blobs.get(&s, None, false).await.unwrap().unwrap();
+    let got: Vec<Bytes> = futures_util::TryStreamExt::try_collect(r.stream)
+        .await
+        .unwrap();
+    assert_eq!(got.concat(), big);
+    // a temp file left by a crash is removed when the store opens again
+    let leftover = blobs_dir.join(format!(".{s}{}1-1", pv_fs::TEMP_MARKER));
+    std::fs::write(&leftover, b"half").unwrap();
+    drop(store);
+    let _store = Store::open_dir(t.path()).await.unwrap();
+    assert!(!leftover.exists());
+    assert!(blobs_dir.join(&s).exists());
+}
+
 fn step(trail: &str, rev: Option<i64>) -> NewStep {
     NewStep {
         trail_id: trail.into(),

@@ -77,6 +77,7 @@ async fn put(hub: AppState, c: ObjectClaims, req: Request) -> ApiResult<Response
     {
         Ok(()) => {}
         Err(BlobError::Store(e)) => return Err(e.into()),
+        Err(BlobError::File(e)) => return Err(ApiError::internal(format!("blob store: {e}"))),
         Err(e) => return Err(ApiError::bad_request(e.to_string())),
     }
     if rec.linked.is_empty() {
