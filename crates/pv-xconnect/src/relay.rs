@@ -12,7 +12,7 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags, Shutdown,
 };
 
-use crate::splice::{queued, wait_readable, Moved, Splicer, SPLICE_MIN};
+use crate::splice::{queued, Moved, Splicer, SPLICE_MIN};
 
 /// Relay buffer size: large enough that bulk transfers move in few calls.
 pub const BUF: usize = 256 * 1024;
@@ -74,16 +74,19 @@ pub fn send_with_fds(to: &UnixStream, mut data: &[u8], fds: &[OwnedFd]) -> std::
 
 /// Copy `from` → `to` until `from` ends, descriptors included; then
 /// half-close `to` so the other side sees the end too. Returns the bytes
-/// copied. Runs of bytes queued without descriptors move by splice
-/// ([`crate::splice`]); the rest, and everything where splice cannot
-/// tell or do it, through recvmsg and sendmsg.
+/// copied. A receive that fills [`SPLICE_MIN`] bytes announces a bulk
+/// transfer: what is queued behind it moves by splice ([`crate::splice`])
+/// as long as no descriptor rides along. Small messages (one receive, one
+/// send, as without splicing), descriptors, and everything where splice
+/// cannot tell or do it go through recvmsg and sendmsg.
 pub fn pump(from: &UnixStream, to: &UnixStream) -> std::io::Result<u64> {
     let mut splicer = Splicer::keeping_descriptors(from);
     let mut buf = vec![0u8; BUF];
     let mut fds = Vec::new();
     let mut total = 0u64;
+    let mut bulk = false;
     let r = loop {
-        if let Some(sp) = splicer.as_mut() {
+        if let Some(sp) = splicer.as_mut().filter(|_| bulk) {
             match splice_queued(sp, from, to) {
                 Ok(Some(n)) => {
                     total += n as u64;
@@ -95,10 +98,12 @@ pub fn pump(from: &UnixStream, to: &UnixStream) -> std::io::Result<u64> {
             }
         }
         fds.clear();
-        let n = match recv_with_fds(from, &mut buf, &mut fds) {
+        let room = if splicer.is_some() { SPLICE_MIN } else { BUF };
+        let n = match recv_with_fds(from, &mut buf[..room], &mut fds) {
             Ok(n) => n,
             Err(e) => break Err(e),
         };
+        bulk = n == room;
         if n == 0 && fds.is_empty() {
             break Ok(total);
         }
@@ -122,19 +127,15 @@ impl From<std::io::Error> for SpliceFailed {
     }
 }
 
-/// Wait for `from` to have something, then splice what is queued if it
-/// is a run worth splicing and carries no descriptors. `None`: receive
-/// it instead (a small message, descriptors, the end of the stream).
+/// Splice what `from` has queued if it is a run worth splicing and
+/// carries no descriptors. `None`: receive it instead (a small rest,
+/// descriptors, nothing there yet).
 fn splice_queued(
     sp: &mut Splicer,
     from: &UnixStream,
     to: &UnixStream,
 ) -> Result<Option<usize>, SpliceFailed> {
-    let mut n = queued(from)?;
-    if n == 0 {
-        wait_readable(from)?;
-        n = queued(from)?;
-    }
+    let n = queued(from)?;
     // the count first, then the descriptors: bytes counted before a
     // check that found none carry none
     if n < SPLICE_MIN || sp.descriptors_queued() {

@@ -120,18 +120,6 @@ pub fn queued(s: &UnixStream) -> std::io::Result<usize> {
     Ok(rustix::io::ioctl_fionread(s)? as usize)
 }
 
-/// Wait until `s` has something to read (or ended, or failed).
-pub fn wait_readable(s: &UnixStream) -> std::io::Result<()> {
-    use rustix::event::{poll, PollFd, PollFlags};
-    loop {
-        let mut fds = [PollFd::new(s, PollFlags::IN)];
-        match poll(&mut fds, None) {
-            Err(Errno::INTR) => continue,
-            r => return r.map(|_| ()).map_err(Into::into),
-        }
-    }
-}
-
 /// The `scm_fds` count of a socket's fdinfo, read from its start.
 fn scm_fds(fdinfo: &File) -> Option<u64> {
     let mut buf = [0u8; 512];
