@@ -420,6 +420,17 @@ fn links_rest_unix_drm_daemons_and_provider_updates() {
         dev.ctrl("PUT", "/daemons/nope", br#"{"action":"stop"}"#).0,
         404
     );
+    // nothing in this revision uses the hosted bus: its daemon is not
+    // started (it would exit and respawn every 5 s), and the answer says so
+    let (s, b) = dev.ctrl("PUT", "/daemons/pv-dbus", br#"{"action":"start"}"#);
+    assert_eq!(s, 409, "{b}");
+    assert!(b.contains("Daemon not needed"), "{b}");
+    let bus = daemons(&dev);
+    let bus = bus.iter().find(|d| d["name"] == "pv-dbus").unwrap();
+    assert_eq!(
+        (bus["pid"].as_i64(), bus["respawn"].as_bool()),
+        (Some(0), Some(false))
+    );
     let (s, _) = dev.ctrl("PUT", "/daemons/pv-xconnect", br#"{"action":"start"}"#);
     assert_eq!(s, 200);
     let second = xconnect_pid(&dev);

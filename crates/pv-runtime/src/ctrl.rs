@@ -17,6 +17,7 @@ use pv_ctrl::{
 use pv_objects::ObjectStore;
 use tracing::{info, warn};
 
+use crate::daemons::Refused;
 use crate::device::{Command, CommandError, Device};
 use crate::engine::{Action, ActionError};
 use crate::layout::Layout;
@@ -286,10 +287,18 @@ impl Device {
                 match (known, action) {
                     (None, _) => ApiError::daemon_not_found().into(),
                     (Some(_), Err(e)) => e.into(),
-                    (Some(d), Ok(a)) => {
-                        let _ = d.action(&name, a);
-                        CtrlReply::Ok
-                    }
+                    (Some(d), Ok(a)) => match d.action(&name, a) {
+                        Err(Refused::NotNeeded { needs }) => ApiError::new(
+                            409,
+                            format!(
+                                "Daemon not needed: no container of the running revision uses {name} ({} is not made)",
+                                needs.display()
+                            ),
+                        )
+                        .into(),
+                        Err(Refused::NotFound) => ApiError::daemon_not_found().into(),
+                        Ok(()) => CtrlReply::Ok,
+                    },
                 }
             }
             CtrlRequest::Config => CtrlReply::Json(self.cfg.to_legacy_json()),

@@ -64,6 +64,10 @@ struct Managed {
     /// A file bind-mounted over `/etc/passwd` in a mount namespace of the
     /// daemon's own.
     passwd: Option<PathBuf>,
+    /// A file the daemon cannot run without, made only once a revision
+    /// needs the daemon (its configuration): `PUT … start` without it is
+    /// refused instead of a daemon that exits and respawns forever.
+    needs: Option<PathBuf>,
     child: Option<(Child, Option<ChildStdin>)>,
     /// 0 never started, −1 stopped through the API.
     pid: i32,
@@ -79,9 +83,15 @@ pub struct Daemons {
     xconnect_seen: Option<u64>,
 }
 
-/// `PUT /daemons/<name>` on a name that is not a daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotFound;
+/// Why `PUT /daemons/<name>` did nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// `name` is not a daemon.
+    NotFound,
+    /// `start`, but what the daemon runs with is not there: no container
+    /// of the running revision needs it yet.
+    NotNeeded { needs: PathBuf },
+}
 
 impl Daemons {
     /// Start the daemons: `pv-xconnect --ctrl <ctrl>` ([`xconnect_program`]
@@ -94,6 +104,7 @@ impl Daemons {
                     name: "hwrngd",
                     cmd: None,
                     passwd: None,
+                    needs: None,
                     child: None,
                     pid: 0,
                     respawn: false,
@@ -106,6 +117,7 @@ impl Daemons {
                         vec!["--ctrl".into(), ctrl.to_string_lossy().into_owned()],
                     )),
                     passwd: None,
+                    needs: None,
                     child: None,
                     pid: 0,
                     respawn: true,
@@ -123,6 +135,7 @@ impl Daemons {
                         ],
                     )),
                     passwd: Some(dbus.passwd.clone()),
+                    needs: Some(dbus.conf.clone()),
                     child: None,
                     pid: 0,
                     respawn: false,
@@ -179,12 +192,12 @@ impl Daemons {
     }
 
     /// `PUT /daemons/<name>`.
-    pub fn action(&mut self, name: &str, action: DaemonAction) -> Result<(), NotFound> {
+    pub fn action(&mut self, name: &str, action: DaemonAction) -> Result<(), Refused> {
         let m = self
             .list
             .iter_mut()
             .find(|m| m.name == name)
-            .ok_or(NotFound)?;
+            .ok_or(Refused::NotFound)?;
         match action {
             DaemonAction::Stop => {
                 m.respawn = false;
@@ -193,6 +206,11 @@ impl Daemons {
                 m.pid = -1;
             }
             DaemonAction::Start => {
+                if let Some(needs) = m.needs.as_ref().filter(|p| !p.exists()) {
+                    return Err(Refused::NotNeeded {
+                        needs: needs.clone(),
+                    });
+                }
                 if m.cmd.is_some() {
                     m.respawn = true;
                     if m.child.is_none() {
@@ -350,6 +368,30 @@ fn jail_passwd(cmd: &mut Command, passwd: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn starting_the_bus_before_anything_needs_it_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let dbus = DbusCommand {
+            program: "/bin/sleep".into(),
+            conf: d.path().join("system.conf"),
+            passwd: d.path().join("passwd"),
+        };
+        let mut ds = Daemons::start(&d.path().join("none/pantavisor"), d.path(), &dbus);
+        assert_eq!(
+            ds.action(DBUS, DaemonAction::Start),
+            Err(Refused::NotNeeded {
+                needs: dbus.conf.clone()
+            })
+        );
+        let bus = ds.list().into_iter().find(|i| i.name == DBUS).unwrap();
+        assert_eq!((bus.pid, bus.respawn), (0, false));
+        assert!(!ds.running(DBUS));
+        assert_eq!(
+            ds.action("nope", DaemonAction::Start),
+            Err(Refused::NotFound)
+        );
+    }
 
     #[test]
     fn xconnect_is_beside_the_runtime_unless_named() {
