@@ -5,8 +5,10 @@
 # proxied in turn: p50 round-trip latency of 64-byte echoes / small GETs
 # (20,000 each; added = proxied - direct, target < 50 us) and one-way
 # throughput over 1 GiB (256 KiB writes / 16 MiB POST bodies; ratio
-# proxied / direct, target >= 0.8). Reports the medians over the rounds
-# and the machine's load average before and after.
+# proxied / direct, target >= 0.8), and the process's CPU seconds per
+# GiB during each throughput run (direct/proxied: what the proxy costs,
+# less disturbed by other load than the wall clock). Reports the medians
+# over the rounds and the machine's load average before and after.
 # Usage: bench/xconnect.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,7 +8,8 @@
 //! turn (so machine load hits both alike); prints, for each proxy, the
 //! medians over the rounds of the p50 round-trip latency (direct,
 //! proxied, added) and of the one-way throughput (direct, proxied, and
-//! the median of the per-round ratios). Usage: `xconnect_bench [ROUNDS]`
+//! the median of the per-round ratios), and the CPU seconds the process
+//! spent per GiB in each. Usage: `xconnect_bench [ROUNDS]`
 //! (default 7).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -129,6 +130,27 @@ fn echo_latency(path: &Path) -> Duration {
     p50(t)
 }
 
+/// The CPU time of this whole process (every thread, ended ones too):
+/// user + system, in seconds (`/proc/self/stat`, USER_HZ = 100).
+fn cpu_seconds() -> f64 {
+    let t = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name: Vec<&str> = t[t.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 =
+        after_name[11].parse::<u64>().unwrap() + after_name[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// A throughput measurement and the CPU seconds the process spent per
+/// GiB moved during it (client, proxy and server together).
+fn with_cpu(f: impl FnOnce() -> f64) -> (f64, f64) {
+    let c0 = cpu_seconds();
+    let mbs = f();
+    (
+        mbs,
+        (cpu_seconds() - c0) / (BULK as f64 / (1u64 << 30) as f64),
+    )
+}
+
 fn echo_throughput(path: &Path) -> f64 {
     let mut c = UnixStream::connect(path).unwrap();
     c.write_all(b"BULK").unwrap();
@@ -226,6 +248,29 @@ impl Pair {
         }
     }
 
+    /// [`Pair::measure`] of a throughput and, in `cpu`, its CPU cost.
+    fn measure_with_cpu(
+        &mut self,
+        cpu: &mut Pair,
+        round: usize,
+        direct: impl Fn() -> f64,
+        proxied: impl Fn() -> f64,
+    ) {
+        let d = || with_cpu(&direct);
+        let p = || with_cpu(&proxied);
+        let (a, b) = if round.is_multiple_of(2) {
+            let a = d();
+            (a, p())
+        } else {
+            let b = p();
+            (d(), b)
+        };
+        self.direct.push(a.0);
+        self.proxied.push(b.0);
+        cpu.direct.push(a.1);
+        cpu.proxied.push(b.1);
+    }
+
     /// The median of the per-round proxied/direct ratios.
     fn ratio(&self) -> f64 {
         let r: Vec<f64> = self
@@ -238,7 +283,7 @@ impl Pair {
     }
 }
 
-fn report(kind: &str, lat: &Pair, thr: &Pair) {
+fn report(kind: &str, lat: &Pair, thr: &Pair, cpu: &Pair) {
     let (ld, lp) = (median(&lat.direct), median(&lat.proxied));
     let added: Vec<f64> = lat
         .direct
@@ -269,6 +314,16 @@ fn report(kind: &str, lat: &Pair, thr: &Pair) {
         thr.direct.len(),
         thr.ratio()
     );
+    // what the proxy costs in CPU, less disturbed by other load than the
+    // wall clock: on a machine with one free core the throughput ratio
+    // tends to direct/proxied CPU
+    println!(
+        "{kind}: CPU per GiB (whole process), median of {} rounds: direct {:.2} s, proxied {:.2} s, direct/proxied {:.2}",
+        cpu.direct.len(),
+        median(&cpu.direct),
+        median(&cpu.proxied),
+        1.0 / cpu.ratio()
+    );
 }
 
 fn main() {
@@ -291,6 +346,7 @@ fn main() {
     let _ = (http_latency(&http), http_latency(&rest_at));
     let (mut unix_lat, mut unix_thr) = (Pair::default(), Pair::default());
     let (mut rest_lat, mut rest_thr) = (Pair::default(), Pair::default());
+    let (mut unix_cpu, mut rest_cpu) = (Pair::default(), Pair::default());
     for round in 0..rounds {
         unix_lat.measure(
             round,
@@ -302,12 +358,14 @@ fn main() {
             || us(http_latency(&http)),
             || us(http_latency(&rest_at)),
         );
-        unix_thr.measure(
+        unix_thr.measure_with_cpu(
+            &mut unix_cpu,
             round,
             || echo_throughput(&echo),
             || echo_throughput(&unix_at),
         );
-        rest_thr.measure(
+        rest_thr.measure_with_cpu(
+            &mut rest_cpu,
             round,
             || http_throughput(&http),
             || http_throughput(&rest_at),
@@ -319,6 +377,6 @@ fn main() {
             rest_thr.proxied[round] / rest_thr.direct[round]
         );
     }
-    report("unix", &unix_lat, &unix_thr);
-    report("rest", &rest_lat, &rest_thr);
+    report("unix", &unix_lat, &unix_thr, &unix_cpu);
+    report("rest", &rest_lat, &rest_thr, &rest_cpu);
 }
