@@ -1,11 +1,12 @@
 //! The device side of the Pantahub protocol (spec hub.md §4), one call per
-//! request, over the workspace's blocking HTTP client (reqwest, rustls).
+//! request, over a small blocking HTTP/1.1 client (ureq, rustls over ring):
+//! no async runtime of its own in PID 1.
 //!
 //! `Hub` is cheap to clone (the connection pool and the bearer token are
 //! shared), so that parallel downloads can run on their own threads. A host
 //! written `http://…` talks plain HTTP (tests); any other host is reached
-//! with TLS, verified against the platform's trust store and, when given,
-//! one more CA file.
+//! with TLS, verified against the platform's trust store (`tls`) and, when
+//! given, one more CA file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,11 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RANGE};
-use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
+use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, RANGE};
+use ureq::http::{request, Method, StatusCode};
+use ureq::{Agent, Body};
 
+mod tls;
 mod types;
 pub use types::{DeviceInfo, ObjectInfo, Registration, Step};
 
@@ -40,7 +42,7 @@ pub enum Error {
         body: String,
     },
     #[error("{0}: {1}")]
-    Http(String, #[source] reqwest::Error),
+    Http(String, #[source] ureq::Error),
     #[error("{0}: bad answer: {1}")]
     Answer(String, String),
     #[error("{op} {path}: {source}")]
@@ -123,12 +125,19 @@ pub enum LogOutcome {
     Dropped,
 }
 
+/// A request on its way: method, URL and headers (the body is given when
+/// it is sent).
+type RequestBuilder = request::Builder;
+type Response = ureq::http::Response<Body>;
+
 /// A connection to one hub.
 #[derive(Clone)]
 pub struct Hub {
     base: String,
-    http: Client,
-    downloads: Client,
+    /// Requests with the endpoint's timeout.
+    http: Agent,
+    /// Blob transfers, which may be long: no overall timeout.
+    downloads: Agent,
     token: Arc<Mutex<Option<String>>>,
     /// Requests that did not get through (see
     /// [`Error::is_communication_failure`]), by every clone.
@@ -141,47 +150,55 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-fn build_client(ep: &Endpoint, timeout: Option<Duration>) -> Result<Client> {
-    // the process's TLS crypto: ring (a binary that links another provider
-    // too, e.g. a test harness, keeps whichever was installed first)
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = Client::builder()
-        .user_agent(ep.user_agent.clone())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout);
-    if let Some(ca) = &ep.ca_file {
-        let pem = std::fs::read(ca).map_err(|source| Error::Io {
-            op: "read",
-            path: ca.clone(),
-            source,
-        })?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| Error::Config(ca.display().to_string(), e.to_string()))?;
-        b = b.add_root_certificate(cert);
-    }
-    match &ep.proxy {
-        Some(p) => {
-            let proxy =
-                reqwest::Proxy::all(p).map_err(|e| Error::Config(p.clone(), e.to_string()))?;
-            b = b.proxy(proxy);
-        }
-        None => b = b.no_proxy(),
-    }
-    b.build()
-        .map_err(|e| Error::Config(ep.base_url(), e.to_string()))
+/// An agent for `ep`: its user agent, proxy (or none: the environment's
+/// proxy variables are not read; a proxy is asked to CONNECT, for `http://`
+/// test hosts too), a 10 s connect timeout, `timeout` over
+/// the whole exchange, the answer of any status returned as it is.
+fn agent(ep: &Endpoint, roots: &ureq::tls::RootCerts, timeout: Option<Duration>) -> Result<Agent> {
+    let proxy = match &ep.proxy {
+        Some(p) => Some(ureq::Proxy::new(p).map_err(|e| Error::Config(p.clone(), e.to_string()))?),
+        None => None,
+    };
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(roots.clone())
+        .build();
+    Ok(Agent::config_builder()
+        .user_agent(ep.user_agent.as_str())
+        .proxy(proxy)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(timeout)
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .build()
+        .new_agent())
 }
 
 fn read_body(what: &str, r: Response) -> Result<(StatusCode, Vec<u8>)> {
     use std::io::Read;
     let status = r.status();
     let mut body = Vec::new();
-    r.take(MAX_BODY as u64 + 1)
+    r.into_body()
+        .into_reader()
+        .take(MAX_BODY as u64 + 1)
         .read_to_end(&mut body)
         .map_err(|e| Error::Answer(what.into(), e.to_string()))?;
     if body.len() > MAX_BODY {
         return Err(Error::Answer(what.into(), "body over 2 MiB".into()));
     }
     Ok((status, body))
+}
+
+/// The body of a 2xx answer; any other is an [`Error::Status`].
+fn success(what: &str, (status, body): (StatusCode, Vec<u8>)) -> Result<Vec<u8>> {
+    if !status.is_success() {
+        return Err(Error::Status {
+            what: what.into(),
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+        });
+    }
+    Ok(body)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T> {
@@ -198,10 +215,16 @@ pub fn signed_path(url: &str) -> Option<String> {
 
 impl Hub {
     pub fn new(ep: &Endpoint) -> Result<Hub> {
+        let base = ep.base_url();
+        let roots = if base.starts_with("https://") {
+            tls::roots(&base, ep.ca_file.as_deref())?
+        } else {
+            ureq::tls::RootCerts::Specific(Default::default())
+        };
         Ok(Hub {
-            base: ep.base_url(),
-            http: build_client(ep, Some(ep.timeout))?,
-            downloads: build_client(ep, None)?,
+            http: agent(ep, &roots, Some(ep.timeout))?,
+            downloads: agent(ep, &roots, None)?,
+            base,
             token: Arc::new(Mutex::new(None)),
             failures: Arc::default(),
         })
@@ -223,11 +246,21 @@ impl Hub {
 
     /// Send a request; a request that does not get through (no connection,
     /// a timeout, a 5xx answer) is counted in [`Hub::failures`].
-    fn transmit(&self, what: &str, r: RequestBuilder) -> Result<Response> {
-        let r = r.send().map_err(|e| {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            Error::Http(what.into(), e)
-        })?;
+    fn transmit(
+        &self,
+        what: &str,
+        agent: &Agent,
+        r: RequestBuilder,
+        body: impl ureq::AsSendBody,
+    ) -> Result<Response> {
+        let r = r
+            .body(body)
+            .map_err(ureq::Error::from)
+            .and_then(|r| agent.run(r))
+            .map_err(|e| {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                Error::Http(what.into(), e)
+            })?;
         if r.status().is_server_error() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -239,8 +272,16 @@ impl Hub {
         *self.token.lock().expect("token") = None;
     }
 
+    /// A request to the hub's `path` without the token.
+    fn anonymous(&self, m: Method, path: &str) -> RequestBuilder {
+        request::Builder::new()
+            .method(m)
+            .uri(format!("{}{}", self.base, path))
+    }
+
+    /// A request to the hub's `path` with the token, if any.
     fn req(&self, m: Method, path: &str) -> RequestBuilder {
-        let mut r = self.http.request(m, format!("{}{}", self.base, path));
+        let mut r = self.anonymous(m, path);
         if let Some(t) = self.token.lock().expect("token").as_ref() {
             r = r.header(AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -248,8 +289,19 @@ impl Hub {
     }
 
     /// Send and read the whole answer; 401 becomes `Unauthorized`.
-    fn send(&self, what: &str, r: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
-        let r = self.transmit(what, r)?;
+    fn send(&self, what: &str, r: RequestBuilder, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>)> {
+        self.send_on(what, &self.http, r, body)
+    }
+
+    /// [`Hub::send`] through `agent`.
+    fn send_on(
+        &self,
+        what: &str,
+        agent: &Agent,
+        r: RequestBuilder,
+        body: impl ureq::AsSendBody,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        let r = self.transmit(what, agent, r, body)?;
         let (status, body) = read_body(what, r)?;
         if status == StatusCode::UNAUTHORIZED {
             return Err(Error::Unauthorized(what.into()));
@@ -257,33 +309,29 @@ impl Hub {
         Ok((status, body))
     }
 
-    fn expect_ok(&self, what: &str, r: RequestBuilder) -> Result<Vec<u8>> {
-        let (status, body) = self.send(what, r)?;
-        if !status.is_success() {
-            return Err(Error::Status {
-                what: what.into(),
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            });
-        }
-        Ok(body)
+    fn expect_ok(&self, what: &str, r: RequestBuilder, body: Vec<u8>) -> Result<Vec<u8>> {
+        success(what, self.send(what, r, body)?)
     }
 
-    fn json_body(r: RequestBuilder, v: &Value) -> RequestBuilder {
-        r.header(CONTENT_TYPE, "application/json")
-            .body(serde_json::to_vec(v).expect("json"))
+    /// Send `v` as JSON; the answer as [`Hub::expect_ok`].
+    fn expect_ok_json(&self, what: &str, r: RequestBuilder, v: &Value) -> Result<Vec<u8>> {
+        let r = r.header(CONTENT_TYPE, "application/json");
+        self.expect_ok(what, r, serde_json::to_vec(v).expect("json"))
+    }
+
+    /// Send `v` as JSON; the answer as [`Hub::send`].
+    fn send_json(&self, what: &str, r: RequestBuilder, v: &Value) -> Result<(StatusCode, Vec<u8>)> {
+        let r = r.header(CONTENT_TYPE, "application/json");
+        self.send(what, r, serde_json::to_vec(v).expect("json"))
     }
 
     /// `POST /devices/` without a token, with the join token if any.
     pub fn register(&self, autotok: Option<&str>) -> Result<Registration> {
-        let mut r = Self::json_body(
-            self.http.post(format!("{}/devices/", self.base)),
-            &json!({}),
-        );
+        let mut r = self.anonymous(Method::POST, "/devices/");
         if let Some(t) = autotok.filter(|t| !t.is_empty()) {
             r = r.header(AUTOTOK_HEADER, t);
         }
-        let body = self.expect_ok("register", r)?;
+        let body = self.expect_ok_json("register", r, &json!({}))?;
         let reg: Registration = parse("register", &body)?;
         if reg.id.is_empty() || reg.prn.is_empty() || reg.secret.is_empty() {
             return Err(Error::Answer(
@@ -296,11 +344,11 @@ impl Hub {
 
     /// `POST /auth/login` with the device's prn and secret; keeps the token.
     pub fn login(&self, prn: &str, secret: &str) -> Result<()> {
-        let r = Self::json_body(
-            self.http.post(format!("{}/auth/login", self.base)),
+        let body = self.expect_ok_json(
+            "login",
+            self.anonymous(Method::POST, "/auth/login"),
             &json!({"username": prn, "password": secret}),
-        );
-        let body = self.expect_ok("login", r)?;
+        )?;
         let v: Value = parse("login", &body)?;
         let t = v
             .get("token")
@@ -313,13 +361,17 @@ impl Hub {
 
     /// `GET /devices/<id>`.
     pub fn device(&self, id: &str) -> Result<DeviceInfo> {
-        let body = self.expect_ok("device", self.req(Method::GET, &format!("/devices/{id}")))?;
+        let body = self.expect_ok(
+            "device",
+            self.req(Method::GET, &format!("/devices/{id}")),
+            Vec::new(),
+        )?;
         parse("device", &body)
     }
 
     /// `GET /trails/`: whether this device's trail exists (synced).
     pub fn has_trail(&self) -> Result<bool> {
-        let body = self.expect_ok("trails", self.req(Method::GET, "/trails/"))?;
+        let body = self.expect_ok("trails", self.req(Method::GET, "/trails/"), Vec::new())?;
         let v: Vec<Value> = parse("trails", &body)?;
         Ok(!v.is_empty())
     }
@@ -327,11 +379,11 @@ impl Hub {
     /// `POST /objects/`: 409 means present, 200 gives the upload path.
     pub fn announce(&self, name: &str, sha: &str, size: u64) -> Result<Announce> {
         let what = format!("announce {sha}");
-        let r = Self::json_body(
+        let (status, body) = self.send_json(
+            &what,
             self.req(Method::POST, "/objects/"),
             &json!({"objectname": name, "sha256sum": sha, "size": size.to_string()}),
-        );
-        let (status, body) = self.send(&what, r)?;
+        )?;
         match status.as_u16() {
             409 => Ok(Announce::Present),
             200 => {
@@ -355,36 +407,32 @@ impl Hub {
             path: file.into(),
             source,
         })?;
-        let len = f
-            .metadata()
-            .map_err(|source| Error::Io {
-                op: "stat",
-                path: file.into(),
-                source,
-            })?
-            .len();
+        // the file's length is the Content-Length
+        f.metadata().map_err(|source| Error::Io {
+            op: "stat",
+            path: file.into(),
+            source,
+        })?;
+        let what = format!("upload {}", file.display());
         let r = self
-            .downloads
-            .put(format!("{}{}", self.base, path))
-            .header(CONTENT_TYPE, "application/json")
-            .body(reqwest::blocking::Body::sized(f, len));
-        self.expect_ok(&format!("upload {}", file.display()), r)
-            .map(|_| ())
+            .anonymous(Method::PUT, path)
+            .header(CONTENT_TYPE, "application/json");
+        success(&what, self.send_on(&what, &self.downloads, r, f)?).map(|_| ())
     }
 
     /// `POST /trails/` with the running state: the trail and its rev 0.
     pub fn create_trail(&self, state: &[u8]) -> Result<()> {
         let r = self
             .req(Method::POST, "/trails/")
-            .header(CONTENT_TYPE, "application/json")
-            .body(state.to_vec());
-        self.expect_ok("create trail", r).map(|_| ())
+            .header(CONTENT_TYPE, "application/json");
+        self.expect_ok("create trail", r, state.to_vec())
+            .map(|_| ())
     }
 
     /// The poll of spec §4.5: the first step not finished, if any.
     pub fn poll(&self, id: &str) -> Result<Option<Step>> {
         let path = format!("/trails/{id}/steps?{POLL_QUERY}");
-        let body = self.expect_ok("poll", self.req(Method::GET, &path))?;
+        let body = self.expect_ok("poll", self.req(Method::GET, &path), Vec::new())?;
         let steps: Vec<Step> = parse("poll", &body)?;
         Ok(steps.into_iter().next())
     }
@@ -394,6 +442,7 @@ impl Hub {
         let body = self.expect_ok(
             "step",
             self.req(Method::GET, &format!("/trails/{id}/steps/{rev}")),
+            Vec::new(),
         )?;
         parse("step", &body)
     }
@@ -401,7 +450,11 @@ impl Hub {
     /// `GET /objects/<sha>`: size and signed GET URL.
     pub fn object(&self, sha: &str) -> Result<ObjectInfo> {
         let what = format!("object {sha}");
-        let body = self.expect_ok(&what, self.req(Method::GET, &format!("/objects/{sha}")))?;
+        let body = self.expect_ok(
+            &what,
+            self.req(Method::GET, &format!("/objects/{sha}")),
+            Vec::new(),
+        )?;
         parse(&what, &body)
     }
 
@@ -420,11 +473,11 @@ impl Hub {
         let what = "download";
         let path = signed_path(url)
             .ok_or_else(|| Error::Answer(what.into(), format!("not a blob URL: {url}")))?;
-        let mut r = self.downloads.get(format!("{}{}", self.base, path));
+        let mut r = self.anonymous(Method::GET, &path);
         if offset > 0 {
             r = r.header(RANGE, format!("bytes={offset}-"));
         }
-        let mut resp = self.transmit(what, r)?;
+        let resp = self.transmit(what, &self.downloads, r, ())?;
         let start = match resp.status().as_u16() {
             206 => offset,
             200 => 0,
@@ -439,9 +492,10 @@ impl Hub {
         if start == 0 && offset > 0 {
             return Ok(0);
         }
+        let mut body = resp.into_body().into_reader();
         let mut buf = vec![0u8; 64 << 10];
         loop {
-            let n = resp
+            let n = body
                 .read(&mut buf)
                 .map_err(|e| Error::Answer(what.into(), e.to_string()))?;
             if n == 0 {
@@ -459,28 +513,23 @@ impl Hub {
 
     /// `PUT /trails/<id>/steps/<rev>/progress`.
     pub fn put_progress(&self, id: &str, rev: &str, body: &Value) -> Result<()> {
-        let r = Self::json_body(
+        self.expect_ok_json(
+            "progress",
             self.req(Method::PUT, &format!("/trails/{id}/steps/{rev}/progress")),
             body,
-        );
-        self.expect_ok("progress", r).map(|_| ())
+        )
+        .map(|_| ())
     }
 
     /// The whole device-meta map: `PUT`, or `PATCH` where PUT is refused.
     pub fn put_device_meta(&self, id: &str, meta: &Map<String, Value>) -> Result<()> {
         let path = format!("/devices/{id}/device-meta");
         let v = Value::Object(meta.clone());
-        match self.expect_ok(
-            "device-meta",
-            Self::json_body(self.req(Method::PUT, &path), &v),
-        ) {
+        match self.expect_ok_json("device-meta", self.req(Method::PUT, &path), &v) {
             Err(Error::Status {
                 status: 404 | 405, ..
             }) => self
-                .expect_ok(
-                    "device-meta",
-                    Self::json_body(self.req(Method::PATCH, &path), &v),
-                )
+                .expect_ok_json("device-meta", self.req(Method::PATCH, &path), &v)
                 .map(|_| ()),
             r => r.map(|_| ()),
         }
@@ -491,17 +540,15 @@ impl Hub {
         let body = self.expect_ok(
             "user-meta",
             self.req(Method::GET, &format!("/devices/{id}/user-meta")),
+            Vec::new(),
         )?;
         parse("user-meta", &body)
     }
 
     /// `POST /logs/` with a batch; the outcome follows spec §4.8.
     pub fn post_logs(&self, entries: &[Value]) -> LogOutcome {
-        let r = Self::json_body(
-            self.req(Method::POST, "/logs/"),
-            &Value::Array(entries.to_vec()),
-        );
-        match self.send("logs", r) {
+        let r = self.req(Method::POST, "/logs/");
+        match self.send_json("logs", r, &Value::Array(entries.to_vec())) {
             Ok((s, _)) if s.is_success() => LogOutcome::Sent,
             Ok((s, _)) => match s.as_u16() {
                 408 | 429 | 403 => LogOutcome::RetryLater,
