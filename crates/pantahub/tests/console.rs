@@ -346,12 +346,12 @@ fn console_in_a_headless_browser() {
     ]));
 
     // the fleet: counts, status, filter
-    b.click("a[href='/ui/fleet']");
+    b.click_and_load("a[href='/ui/fleet']");
     let t = b.wait_text(&["2 devices", "online", "rev 0", "DONE"], 10);
     assert!(!t.contains(&bobs.id), "{t}");
     b.shot("fleet");
     b.fill("input[name=meta]", "site=lab");
-    b.click("form.filter button[type=submit]");
+    b.click_and_load("form.filter button[type=submit]");
     let t = b.wait_text(&["1 device"], 10);
     assert_eq!(
         b.script("return document.querySelector('ul.counts li').innerText"),
@@ -369,11 +369,11 @@ fn console_in_a_headless_browser() {
     );
     for filter in ["site=la", "site=\"lab\"", "ite=lab"] {
         b.fill("input[name=meta]", filter);
-        b.click("form.filter button[type=submit]");
+        b.click_and_load("form.filter button[type=submit]");
         b.wait_text(&["No device matches this filter"], 10);
     }
     b.fill("input[name=meta]", "note");
-    b.click("form.filter button[type=submit]");
+    b.click_and_load("form.filter button[type=submit]");
     b.wait_text(&["1 device"], 10);
     assert_eq!(
         b.script("return document.querySelector('table.fleet td a').getAttribute('href')"),

@@ -136,6 +136,24 @@ impl Browser {
         self.call("POST", &self.s(&format!("/element/{e}/click")), None);
     }
 
+    /// Click something that loads a new page (a link, a form's submit
+    /// button) and wait until the new page has loaded, so that what the
+    /// test reads next cannot come from the page before the click (whose
+    /// text may already hold what the test waits for).
+    pub fn click_and_load(&self, css: &str) {
+        self.script("window.__pvOldPage = true; return null;");
+        self.click(css);
+        let js =
+            "return (!window.__pvOldPage && document.readyState === 'complete') ? 'loaded' : null;";
+        let body = json!({"script": js, "args": []});
+        self.retried(
+            "/execute/sync",
+            body,
+            &format!("no new page after clicking {css}"),
+            Value::as_str,
+        );
+    }
+
     pub fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
         self.call(
