@@ -23,27 +23,25 @@ pub(crate) fn roots(base: &str, ca_file: Option<&Path>) -> Result<RootCerts> {
         Some(f) => ca_certificates(f)?,
         None => Vec::new(),
     };
-    let native = rustls_native_certs::load_native_certs();
-    let mut store = rustls::RootCertStore::empty();
-    for c in &certs {
-        store
-            .add(CertificateDer::from(c.der()))
-            .expect("checked by ca_certificates");
-    }
-    store.add_parsable_certificates(native.certs.iter().cloned());
-    if store.is_empty() {
+    certs.extend(
+        rustls_native_certs::load_native_certs()
+            .certs
+            .iter()
+            .filter(|c| trust_anchor(c).is_ok())
+            .map(|c| Certificate::from_der(c).to_owned()),
+    );
+    if certs.is_empty() {
         return Err(Error::Config(
             base.into(),
             "no CA certificate: none in the system's trust store and no PH_CREDS_CAFILE".into(),
         ));
     }
-    certs.extend(
-        native
-            .certs
-            .iter()
-            .map(|c| Certificate::from_der(c).to_owned()),
-    );
     Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
+/// Whether rustls takes this DER certificate as a trust anchor.
+fn trust_anchor(der: &[u8]) -> std::result::Result<(), rustls::Error> {
+    rustls::RootCertStore::empty().add(CertificateDer::from(der))
 }
 
 /// Every certificate of a PEM file, each checked to be a trust anchor.
@@ -57,9 +55,7 @@ fn ca_certificates(f: &Path) -> Result<Vec<Certificate<'static>>> {
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         if let PemItem::Certificate(c) = item.map_err(|e| bad(e.to_string()))? {
-            rustls::RootCertStore::empty()
-                .add(CertificateDer::from(c.der()))
-                .map_err(|e| bad(e.to_string()))?;
+            trust_anchor(c.der()).map_err(|e| bad(e.to_string()))?;
             certs.push(c);
         }
     }
