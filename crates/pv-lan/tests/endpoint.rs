@@ -299,14 +299,18 @@ fn uploads_are_limited_in_size_and_number() {
     let second = b"the second object";
     let (second_sha, put2) = announce(second);
     let (addr, h) = head("PUT", &put1, None, first.len());
-    let mut slow = TcpStream::connect(addr).unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    slow.write_all(h.as_bytes()).unwrap();
-    slow.write_all(&first[..100]).unwrap();
-    slow.flush().unwrap();
+    let open_slow = || {
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.write_all(h.as_bytes()).unwrap();
+        slow.write_all(&first[..100]).unwrap();
+        slow.flush().unwrap();
+        slow
+    };
+    let mut slow = open_slow();
     // wait until the endpoint has taken it (its body is being forwarded);
-    // up to ~10 s: under load the endpoint may take a while to accept it
+    // up to ~10 s: under load the endpoint may take a while to accept it.
+    // A probe served at the same instant may take the place first and the
+    // slow upload be refused (it then has an answer waiting): start it again.
     let mut refused = None;
     for _ in 0..500 {
         let a = http("PUT", &put2, None, second);
@@ -317,7 +321,15 @@ fn uploads_are_limited_in_size_and_number() {
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
         std::fs::remove_file(dev.objects_dir().join(&second_sha)).unwrap();
         std::thread::sleep(Duration::from_millis(20));
+        slow.set_nonblocking(true).unwrap();
+        let answered = !matches!(slow.peek(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        slow.set_nonblocking(false).unwrap();
+        if answered {
+            slow = open_slow();
+        }
     }
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let refused = refused.expect("a second upload at once is refused");
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert!(refused.json()["Error"]
