@@ -28,26 +28,27 @@
 //! once ([`Limits`]).
 
 mod auth;
+mod body;
 mod handlers;
 mod pvtx_api;
 mod route;
+mod server;
 mod step;
 mod webui;
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use tiny_http::{Header, Request, Response, Server, StatusCode};
 
 pub use auth::{Token, SIGNED_URL_LIFETIME_SECS};
 pub use handlers::{parse_envelope, Envelope};
 pub use route::{route, NoRoute, Route};
+pub use server::LanServer;
 
-use handlers::{Ctx, Reply, Uploads, MAX_ANNOUNCE, MAX_ENVELOPE};
+use body::RequestBody;
+use handlers::{Ctx, Reply, MAX_ANNOUNCE, MAX_ENVELOPE};
+use server::{RequestHead, Shared, HANDLERS};
 
 /// The conventional port of the endpoint.
 pub const DEFAULT_PORT: u16 = 12368;
@@ -61,6 +62,8 @@ pub enum LanError {
     Token(String),
     #[error("LAN endpoint: cannot listen on {addr}: {msg}")]
     Listen { addr: String, msg: String },
+    #[error("LAN endpoint: cannot start its thread: {0}")]
+    Start(String),
 }
 
 /// Where and how to serve.
@@ -91,7 +94,8 @@ pub struct Limits {
     /// has less room than that).
     pub max_object_size: u64,
     /// Uploads at once (503 with `Retry-After` above). Below the number of
-    /// workers, so that clones and status calls are served during uploads.
+    /// handlers that run at once, so that clones and status calls are
+    /// served during uploads.
     pub max_uploads: usize,
 }
 
@@ -99,13 +103,10 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_object_size: 4 << 30,
-            max_uploads: WORKERS - 1,
+            max_uploads: HANDLERS - 1,
         }
     }
 }
-
-/// Threads serving requests.
-const WORKERS: usize = 3;
 
 /// Parse `IP:PORT`, `IP` (port 12368) or `:PORT` (all addresses).
 pub fn parse_listen(s: &str) -> Result<SocketAddr, LanError> {
@@ -124,67 +125,6 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, LanError> {
     Err(bad())
 }
 
-/// A running endpoint; dropping it stops it.
-pub struct LanServer {
-    server: Arc<Server>,
-    workers: Vec<JoinHandle<()>>,
-    addr: SocketAddr,
-}
-
-impl LanServer {
-    /// Bind and start serving with a few worker threads.
-    pub fn start(cfg: LanConfig) -> Result<LanServer, LanError> {
-        let server = Server::http(cfg.listen).map_err(|e| LanError::Listen {
-            addr: cfg.listen.to_string(),
-            msg: e.to_string(),
-        })?;
-        let addr = server.server_addr().to_ip().unwrap_or(cfg.listen);
-        let server = Arc::new(server);
-        let uploads = Arc::new(Uploads::new(cfg.limits));
-        let signer = match &cfg.token {
-            Some(t) => t.clone(),
-            None => Token::random(),
-        };
-        let cfg = Arc::new((cfg, signer));
-        let workers = (0..WORKERS)
-            .map(|i| {
-                let server = server.clone();
-                let cfg = cfg.clone();
-                let uploads = uploads.clone();
-                std::thread::Builder::new()
-                    .name(format!("pv-lan-{i}"))
-                    .spawn(move || {
-                        for req in server.incoming_requests() {
-                            serve(&cfg.0, &cfg.1, &uploads, addr, req);
-                        }
-                    })
-                    .expect("spawn LAN worker")
-            })
-            .collect();
-        Ok(LanServer {
-            server,
-            workers,
-            addr,
-        })
-    }
-
-    /// The address actually bound (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for LanServer {
-    fn drop(&mut self) {
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-    }
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -192,16 +132,9 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
 /// `http://<host>/cgi-bin/pvr`, from a Host header that looks like one.
-fn base_url(req: &Request, addr: SocketAddr) -> String {
-    let host = header(req, "host")
+fn base_url(host: Option<&str>, addr: SocketAddr) -> String {
+    let host = host
         .filter(|h| {
             !h.is_empty()
                 && h.len() < 256
@@ -213,13 +146,12 @@ fn base_url(req: &Request, addr: SocketAddr) -> String {
     format!("http://{host}/cgi-bin/pvr")
 }
 
-fn read_capped(req: &mut Request, cap: u64) -> Result<Vec<u8>, Reply> {
-    if req.body_length().is_some_and(|n| n as u64 > cap) {
+fn read_capped(body: &mut RequestBody, cap: u64) -> Result<Vec<u8>, Reply> {
+    if body.len().is_some_and(|n| n > cap) {
         return Err(Reply::error(413, "request body too large"));
     }
     let mut buf = vec![];
-    req.as_reader()
-        .take(cap + 1)
+    body.take(cap + 1)
         .read_to_end(&mut buf)
         .map_err(|e| Reply::error(400, format!("reading the body: {e}")))?;
     if buf.len() as u64 > cap {
@@ -228,47 +160,34 @@ fn read_capped(req: &mut Request, cap: u64) -> Result<Vec<u8>, Reply> {
     Ok(buf)
 }
 
-fn serve(
-    cfg: &LanConfig,
-    signer: &Token,
-    uploads: &Arc<Uploads>,
-    addr: SocketAddr,
-    mut req: Request,
-) {
-    let method = req.method().as_str().to_ascii_uppercase();
-    let target = req.url().to_string();
-    let base = base_url(&req, addr);
+/// Answer one request (on a thread of the blocking pool).
+fn serve(shared: &Shared, req: &RequestHead, body: &mut RequestBody) -> Reply {
+    let cfg = &shared.cfg;
+    let (method, target) = (req.method.as_str(), req.target.as_str());
+    let base = base_url(req.host.as_deref(), shared.addr);
     let ctx = Ctx {
-        token: signer.clone(),
+        token: shared.signer.clone(),
         open: cfg.token.is_none(),
         ctrl: pv_ctrl_client::Client::new(&cfg.ctrl_socket),
         objects: cfg.objects.clone(),
         trail_id: cfg.trail_id.clone(),
         base: base.clone(),
         now: now(),
-        uploads: uploads.clone(),
+        uploads: shared.uploads.clone(),
         pvtx_dir: cfg.pvtx_dir.clone(),
         ctrl_socket: cfg.ctrl_socket.clone(),
         logs: cfg.logs.clone(),
     };
     let allowed = cfg.token.as_ref().is_none_or(|t| {
-        t.accepts_header(header(&req, "authorization"))
-            || webui::cookie_accepted(t, header(&req, "cookie"))
+        t.accepts_header(req.authorization.as_deref())
+            || webui::cookie_accepted(t, req.cookie.as_deref())
     });
+    tracing::debug!("LAN {method} {target}");
     let path = target.split('?').next().unwrap_or("");
     if webui::is_ui(path) {
-        let reply = webui::serve(
-            &ctx,
-            cfg.token.as_ref(),
-            allowed,
-            &method,
-            &target,
-            &mut req,
-        );
-        respond(req, reply);
-        return;
+        return webui::serve(&ctx, cfg.token.as_ref(), allowed, method, target, body);
     }
-    let reply = match route::route(&method, &target) {
+    match route::route(method, target) {
         Err(NoRoute::NotFound) => Reply::error(404, "Not Found"),
         Err(NoRoute::MethodNotAllowed) => Reply::error(405, "Method Not Allowed"),
         Ok(r) => {
@@ -286,15 +205,13 @@ fn serve(
                     )],
                 )
             } else {
-                dispatch(&ctx, r, &mut req)
+                dispatch(&ctx, r, method, body)
             }
         }
-    };
-    tracing::debug!("LAN {method} {target}");
-    respond(req, reply);
+    }
 }
 
-fn dispatch(ctx: &Ctx, r: Route, req: &mut Request) -> Reply {
+fn dispatch(ctx: &Ctx, r: Route, method: &str, body: &mut RequestBody) -> Reply {
     match r {
         Route::Remote { rev } => ctx.remote(&rev),
         Route::State { rev } => ctx.state(&rev),
@@ -302,68 +219,24 @@ fn dispatch(ctx: &Ctx, r: Route, req: &mut Request) -> Reply {
         Route::Steps => ctx.forward_get("/steps"),
         Route::Progress { rev } => ctx.forward_get(&format!("/steps/{rev}/progress")),
         Route::ObjectInfo { sha } => ctx.object_get_info(&sha),
-        Route::ObjectAnnounce => match read_capped(req, MAX_ANNOUNCE) {
+        Route::ObjectAnnounce => match read_capped(body, MAX_ANNOUNCE) {
             Ok(b) => ctx.object_announce(&b),
             Err(r) => r,
         },
         Route::BlobGet { sha, query } => ctx.blob_get(&sha, &query),
         Route::BlobPut { sha, query } => {
-            let len = req.body_length().map(|n| n as u64);
-            ctx.blob_put(&sha, &query, req.as_reader(), len)
+            let len = body.len();
+            ctx.blob_put(&sha, &query, body, len)
         }
-        Route::PostStep => match read_capped(req, MAX_ENVELOPE) {
+        Route::PostStep => match read_capped(body, MAX_ENVELOPE) {
             Ok(b) => ctx.post_step(&b),
             Err(r) => r,
         },
-        Route::Login => match read_capped(req, MAX_ANNOUNCE) {
+        Route::Login => match read_capped(body, MAX_ANNOUNCE) {
             Ok(b) => ctx.login(&b),
             Err(r) => r,
         },
-        Route::Pvtx { op, query } => pvtx_api::serve(ctx, &op, &query, req),
-    }
-}
-
-fn h(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
-}
-
-fn respond(req: Request, reply: Reply) {
-    let json = |status: u16, v: serde_json::Value, extra: Vec<(&'static str, String)>| {
-        let mut r = Response::from_data(serde_json::to_vec(&v).unwrap_or_default())
-            .with_status_code(StatusCode(status))
-            .with_header(h("Content-Type", "application/json"));
-        for (k, v) in extra {
-            r.add_header(h(k, &v));
-        }
-        r.boxed()
-    };
-    let resp = match reply {
-        Reply::Json(s, v) => json(s, v, vec![]),
-        Reply::JsonWith(s, v, extra) => json(s, v, extra),
-        Reply::Bytes(s, ct, b) => Response::from_data(b)
-            .with_status_code(StatusCode(s))
-            .with_header(h("Content-Type", ct))
-            .boxed(),
-        Reply::BytesWith(s, ct, b, extra) => {
-            let mut r = Response::from_data(b)
-                .with_status_code(StatusCode(s))
-                .with_header(h("Content-Type", ct));
-            for (k, v) in extra {
-                r.add_header(h(k, &v));
-            }
-            r.boxed()
-        }
-        Reply::File(f, len) => Response::new(
-            StatusCode(200),
-            vec![h("Content-Type", "application/octet-stream")],
-            f,
-            Some(len as usize),
-            None,
-        )
-        .boxed(),
-    };
-    if let Err(e) = req.respond(resp) {
-        tracing::debug!("LAN: answer not delivered: {e}");
+        Route::Pvtx { op, query } => pvtx_api::serve(ctx, &op, &query, method, body),
     }
 }
 

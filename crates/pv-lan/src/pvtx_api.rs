@@ -27,8 +27,8 @@ use std::io::Read;
 
 use pv_tx::{Base, Options, Pvtx, TxError};
 use serde_json::{json, Value};
-use tiny_http::Request;
 
+use crate::body::RequestBody;
 use crate::handlers::{Ctx, Reply};
 
 /// The operations, as they follow `/cgi-bin/pvtx/`.
@@ -122,9 +122,8 @@ pub(crate) fn param(query: &str, name: &str) -> Option<String> {
 }
 
 /// Serve `/cgi-bin/pvtx/<op>`.
-pub fn serve(ctx: &Ctx, op: &str, query: &str, req: &mut Request) -> Reply {
-    let method = req.method().as_str().to_ascii_uppercase();
-    if !methods(op).contains(&method.as_str()) {
+pub fn serve(ctx: &Ctx, op: &str, query: &str, method: &str, body: &mut RequestBody) -> Reply {
+    if !methods(op).contains(&method) {
         return error(405, format!("{op}: use {}", methods(op).join(" or ")));
     }
     let mut opts = Options::new(&ctx.pvtx_dir);
@@ -134,7 +133,7 @@ pub fn serve(ctx: &Ctx, op: &str, query: &str, req: &mut Request) -> Reply {
     let pvtx = Pvtx::new(opts);
     match op {
         "begin" => begin(&pvtx, param(query, "empty").as_deref() == Some("true")),
-        "add" => add(ctx, &pvtx, req),
+        "add" => add(ctx, &pvtx, body),
         "remove" => match param(query, "part").filter(|p| !p.is_empty()) {
             None => error(400, "remove needs ?part=<part>"),
             Some(p) => pvtx.remove(&p).map_or_else(tx_error, |s| state_reply(&s)),
@@ -156,7 +155,7 @@ pub fn serve(ctx: &Ctx, op: &str, query: &str, req: &mut Request) -> Reply {
         "run" => run(&pvtx, param(query, "rev")),
         "status" => status(&pvtx, param(query, "rev")),
         "get-config" => get_config(&pvtx),
-        "usermeta/save" => usermeta(&pvtx, param(query, "key"), Some(req)),
+        "usermeta/save" => usermeta(&pvtx, param(query, "key"), Some(body)),
         "usermeta/delete" => usermeta(&pvtx, param(query, "key"), None),
         _ => error(404, "Not Found"),
     }
@@ -179,9 +178,9 @@ fn begin(pvtx: &Pvtx, empty: bool) -> Reply {
 
 /// The body is streamed into the transaction: objects reach the device as
 /// they are read, each checked against its name.
-fn add(ctx: &Ctx, pvtx: &Pvtx, req: &mut Request) -> Reply {
+fn add(ctx: &Ctx, pvtx: &Pvtx, body: &mut RequestBody) -> Reply {
     let max = ctx.uploads.max_object_size();
-    if req.body_length().is_some_and(|n| n as u64 > max) {
+    if body.len().is_some_and(|n| n > max) {
         return error(413, format!("a package of more than {max} bytes"));
     }
     let Some(_slot) = ctx.uploads.enter() else {
@@ -191,8 +190,7 @@ fn add(ctx: &Ctx, pvtx: &Pvtx, req: &mut Request) -> Reply {
             vec![("Retry-After", "1".into())],
         );
     };
-    let body = req.as_reader().take(max);
-    pvtx.add_reader(body, "the request body")
+    pvtx.add_reader(body.take(max), "the request body")
         .map_or_else(tx_error, |s| state_reply(&s))
 }
 
@@ -238,7 +236,7 @@ fn get_config(pvtx: &Pvtx) -> Reply {
 
 /// Save (with the request's body as value) or delete a user metadata key,
 /// then answer all of them.
-fn usermeta(pvtx: &Pvtx, key: Option<String>, save: Option<&mut Request>) -> Reply {
+fn usermeta(pvtx: &Pvtx, key: Option<String>, save: Option<&mut RequestBody>) -> Reply {
     let Some(key) = key.filter(|k| pv_tx::ctrl::check_meta_key(k).is_ok()) else {
         return error(
             400,
@@ -250,9 +248,9 @@ fn usermeta(pvtx: &Pvtx, key: Option<String>, save: Option<&mut Request>) -> Rep
         Err(e) => return tx_error(e),
     };
     let done = match save {
-        Some(req) => {
+        Some(body) => {
             let mut value = vec![];
-            if let Err(e) = req.as_reader().take(MAX_META + 1).read_to_end(&mut value) {
+            if let Err(e) = body.take(MAX_META + 1).read_to_end(&mut value) {
                 return error(400, format!("reading the value: {e}"));
             }
             if value.len() as u64 > MAX_META {

@@ -57,25 +57,9 @@ fn read_answer(mut s: TcpStream) -> Answer {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .expect("a head");
-    let text = String::from_utf8_lossy(&raw[..end]).to_string();
-    let mut lines = text.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: raw[end + 4..].to_vec(),
-    }
+    let mut a = parse_head(&raw[..end]);
+    a.body = raw[end + 4..].to_vec();
+    a
 }
 
 /// One HTTP/1.1 request; `auth` is the whole Authorization value.
@@ -292,8 +276,8 @@ fn uploads_are_limited_in_size_and_number() {
     assert!(a.json()["Error"].as_str().unwrap().contains("limit"));
     assert!(!dev.objects_dir().join(&big_sha).exists());
 
-    // one upload in flight (part of its body sent) holds the only place;
-    // over 1 KiB, so that the server does not wait for the whole body
+    // one upload in flight (part of its body sent, which is forwarded as
+    // it arrives) holds the only place
     let first = &[1u8; 4096];
     let (first_sha, put1) = announce(first);
     let second = b"the second object";
@@ -388,4 +372,110 @@ fn step_get_url_serves_the_step_object() {
     assert_eq!(step["progress"]["status"], "NEW");
     let a = http("GET", &format!("{base}/steps/7"), bearer(), b"");
     assert_eq!(a.status, 404, "{}", String::from_utf8_lossy(&a.body));
+}
+
+/// One answer from a connection that stays open: the head, then exactly
+/// `Content-Length` bytes.
+fn read_one(s: &mut TcpStream) -> Answer {
+    let mut raw = vec![];
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        raw.push(byte[0]);
+    }
+    let mut a = parse_head(&raw);
+    let len: usize = a
+        .header("content-length")
+        .expect("a Content-Length")
+        .parse()
+        .unwrap();
+    a.body = vec![0u8; len];
+    s.read_exact(&mut a.body).unwrap();
+    a
+}
+
+fn parse_head(head: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(head).to_string();
+    let mut lines = text.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: vec![],
+    }
+}
+
+#[test]
+fn bodies_stream_both_ways_and_a_refused_body_is_read_past() {
+    let (dev, _lan, base) = start(Limits {
+        max_object_size: 1 << 20,
+        max_uploads: 1,
+    });
+    // an object of many chunks goes up and comes back whole
+    let data: Vec<u8> = (0..600 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let sha = sha_hex(&data);
+    let a = http(
+        "POST",
+        &format!("{base}/objects/"),
+        bearer(),
+        json!({"sha256sum": sha, "size": data.len().to_string()})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let put = a.json()["signed-puturl"].as_str().unwrap().to_string();
+    let get = a.json()["signed-geturl"].as_str().unwrap().to_string();
+    let a = http("PUT", &put, None, &data);
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(std::fs::read(dev.objects_dir().join(&sha)).unwrap(), data);
+    let a = http("GET", &get, None, b"");
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-length"), Some("614400"));
+    assert_eq!(a.header("content-type"), Some("application/octet-stream"));
+    assert!(a.body == data, "the object comes back whole");
+
+    // a body over the limit is answered 413 and read past: the same
+    // connection then serves the next request
+    let big = vec![9u8; (1 << 20) + 1];
+    let (big_sha, big_put) = {
+        let sha = sha_hex(&big);
+        let a = http(
+            "POST",
+            &format!("{base}/objects/"),
+            bearer(),
+            json!({"sha256sum": sha, "size": big.len().to_string()})
+                .to_string()
+                .as_bytes(),
+        );
+        (sha, a.json()["signed-puturl"].as_str().unwrap().to_string())
+    };
+    let (addr, h) = head("PUT", &big_put, None, big.len());
+    let h = h.replace("Connection: close\r\n", "");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(h.as_bytes()).unwrap();
+    s.write_all(&big).unwrap();
+    let a = read_one(&mut s);
+    assert_eq!(a.status, 413, "{}", String::from_utf8_lossy(&a.body));
+    assert!(!dev.objects_dir().join(&big_sha).exists());
+    let path = base.strip_prefix(&format!("http://{addr}")).unwrap();
+    let next = format!(
+        "GET {path}/.pvrremote HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\n\r\n",
+        bearer().unwrap()
+    );
+    s.write_all(next.as_bytes()).unwrap();
+    let a = read_one(&mut s);
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.json()["pvr-spec"], "pvr-pantahub-1");
 }

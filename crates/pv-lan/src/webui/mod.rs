@@ -22,9 +22,8 @@ mod pages;
 
 use std::io::{Read, Seek, SeekFrom};
 
-use tiny_http::Request;
-
 use crate::auth::Token;
+use crate::body::RequestBody;
 use crate::handlers::{Ctx, Reply};
 
 const STYLE: &str = include_str!("style.css");
@@ -71,7 +70,7 @@ pub fn serve(
     allowed: bool,
     method: &str,
     target: &str,
-    req: &mut Request,
+    body: &mut RequestBody,
 ) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     match (method, path) {
@@ -82,7 +81,7 @@ pub fn serve(
             return Reply::BytesWith(200, "text/javascript", SCRIPT.into(), vec![]);
         }
         ("GET", "/ui/login") => return html(200, pages::login(false)),
-        ("POST", "/ui/login") => return login(token, req),
+        ("POST", "/ui/login") => return login(token, body),
         _ => {}
     }
     if !allowed {
@@ -113,20 +112,15 @@ pub fn serve(
 }
 
 /// `POST /ui/login` with the form field `token`.
-fn login(token: Option<&Token>, req: &mut Request) -> Reply {
+fn login(token: Option<&Token>, body: &mut RequestBody) -> Reply {
     let Some(token) = token else {
         return redirect("/", vec![]);
     };
-    let mut body = String::new();
-    if req
-        .as_reader()
-        .take(4096)
-        .read_to_string(&mut body)
-        .is_err()
-    {
+    let mut form = String::new();
+    if body.take(4096).read_to_string(&mut form).is_err() {
         return html(400, pages::login(true));
     }
-    let given = crate::pvtx_api::param(&body, "token").unwrap_or_default();
+    let given = crate::pvtx_api::param(&form, "token").unwrap_or_default();
     if !token.accepts_secret(&given) {
         return html(401, pages::login(true));
     }
