@@ -28,6 +28,10 @@ fi
 RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=static -C force-unwind-tables=no"
 if [ "$TARGET" = x86_64-unknown-linux-gnu ]; then
   RUSTFLAGS="$RUSTFLAGS -C target-feature=+crt-static"
+else
+  # nor for std, musl and ring's C code: their unwind tables are left out at
+  # link time (see the script)
+  RUSTFLAGS="$RUSTFLAGS -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-T,$ROOT/scripts/static-no-unwind.ld"
 fi
 export RUSTFLAGS
 echo "building pantavisor ($TARGET, profile static)" >&2
