@@ -55,7 +55,7 @@ pub struct Ctx {
     /// `http://<host>/cgi-bin/pvr`, from the request's Host header.
     pub base: String,
     pub now: u64,
-    /// Upload size and concurrency limits, shared by all workers.
+    /// Upload size and concurrency limits, shared by all handlers.
     pub uploads: Arc<Uploads>,
     /// The pvtx API's transaction directory.
     pub pvtx_dir: PathBuf,
@@ -65,7 +65,7 @@ pub struct Ctx {
 }
 
 /// The limits on object uploads: how large one may be and how many may
-/// run at once (each holds one of the endpoint's few workers).
+/// run at once (each holds one of the endpoint's few handler places).
 #[derive(Debug)]
 pub struct Uploads {
     limits: Limits,

@@ -2,7 +2,7 @@
 //! `pvtx` over HTTP, with the bodies and answers of the seed's "PVTX REST
 //! API" chapter. One remote transaction per device, kept in the
 //! endpoint's transaction directory (`pv_tx`, which serializes the
-//! workers); changes reach the device through the control socket.
+//! handlers); changes reach the device through the control socket.
 //!
 //! | call | answer |
 //! |---|---|
@@ -128,7 +128,7 @@ pub fn serve(ctx: &Ctx, op: &str, query: &str, method: &str, body: &mut RequestB
     }
     let mut opts = Options::new(&ctx.pvtx_dir);
     opts.socket = Some(ctx.ctrl_socket.clone());
-    // a worker never waits behind a long upload of another request
+    // a handler never waits behind a long upload of another request
     opts.wait = false;
     let pvtx = Pvtx::new(opts);
     match op {
