@@ -100,11 +100,15 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn start(limits: Limits) -> (FakeDevice, LanServer, String) {
+    start_on("127.0.0.1:0", limits)
+}
+
+fn start_on(listen: &str, limits: Limits) -> (FakeDevice, LanServer, String) {
     let dev = FakeDevice::start(pid_resolver(vec![], Caller::Host));
     std::fs::create_dir_all(dev.objects_dir()).unwrap();
     let lan = LanServer::start(LanConfig {
         logs: None,
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: listen.parse().unwrap(),
         token: Some(Token::new(TOKEN).unwrap()),
         ctrl_socket: dev.socket(),
         objects: dev.objects_dir(),
@@ -478,4 +482,49 @@ fn bodies_stream_both_ways_and_a_refused_body_is_read_past() {
     let a = read_one(&mut s);
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.json()["pvr-spec"], "pvr-pantahub-1");
+}
+
+#[test]
+fn dropping_the_server_closes_its_connections_and_releases_its_port() {
+    // an address of the loopback network no other test uses: no socket of
+    // theirs can take the port once it is free
+    let (dev, lan, base) = start_on("127.41.7.3:0", Limits::default());
+    let addr = lan.local_addr();
+    // an upload stopped in the middle of its body, and an idle connection
+    let data = [5u8; 4096];
+    let sha = sha_hex(&data);
+    let a = http(
+        "POST",
+        &format!("{base}/objects/"),
+        bearer(),
+        json!({"sha256sum": sha, "size": "4096"})
+            .to_string()
+            .as_bytes(),
+    );
+    let put = a.json()["signed-puturl"].as_str().unwrap().to_string();
+    let (_, h) = head("PUT", &put, None, data.len());
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(h.as_bytes()).unwrap();
+    slow.write_all(&data[..100]).unwrap();
+    let mut idle = TcpStream::connect(addr).unwrap();
+    drop(lan);
+    for (name, s) in [("upload", &mut slow), ("idle", &mut idle)] {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut rest = vec![];
+        match s.read_to_end(&mut rest) {
+            Ok(_) => assert!(
+                rest.is_empty() || rest.starts_with(b"HTTP/1.1 5"),
+                "{name}: {}",
+                String::from_utf8_lossy(&rest)
+            ),
+            Err(e) => assert_ne!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock,
+                "{name} still open"
+            ),
+        }
+    }
+    assert!(TcpStream::connect(addr).is_err(), "nothing listens");
+    std::net::TcpListener::bind(addr).expect("the port is free again");
+    assert!(!dev.objects_dir().join(&sha).exists());
 }
