@@ -34,9 +34,10 @@ if ! command -v moto_server >/dev/null; then
   /opt/pv-moto/bin/pip install -q 'moto[server]' >&2
   ln -sf /opt/pv-moto/bin/moto_server /usr/local/bin/moto_server
 fi
-# the checks of scripts/test.sh (cargo fmt, cargo clippy)
+# the checks of scripts/test.sh (cargo fmt, cargo clippy), the static build
 if command -v rustup >/dev/null; then
-  for c in rustfmt clippy; do
+  # rust-src: scripts/build-static.sh builds std for the device binaries
+  for c in rustfmt clippy rust-src; do
     rustup component list --installed | grep -q "^$c" || rustup component add "$c" >&2
   done
 fi
