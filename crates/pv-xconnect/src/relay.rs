@@ -90,6 +90,9 @@ pub fn pump(from: &UnixStream, to: &UnixStream) -> std::io::Result<u64> {
             match splice_queued(sp, from, to) {
                 Ok(Some(n)) => {
                     total += n as u64;
+                    // a short run ends the bulk transfer: what follows is
+                    // received until a full receive announces the next
+                    bulk = n >= SPLICE_MIN;
                     continue;
                 }
                 Ok(None) => {}
@@ -127,24 +130,41 @@ impl From<std::io::Error> for SpliceFailed {
     }
 }
 
-/// Splice what `from` has queued if it is a run worth splicing and
-/// carries no descriptors. `None`: receive it instead (a small rest,
-/// descriptors, nothing there yet).
+/// During a bulk transfer, splice what `from` has queued once it has
+/// something (waiting for it here rather than in a receive, so a sender
+/// that outruns the relay is not met by a 16 KiB copy each time the
+/// queue ran dry) and no descriptor rides on it. `None`: receive instead
+/// (descriptors queued, the end of the stream, an error to report).
 fn splice_queued(
     sp: &mut Splicer,
     from: &UnixStream,
     to: &UnixStream,
 ) -> Result<Option<usize>, SpliceFailed> {
-    let n = queued(from)?;
+    let mut n = queued(from)?;
+    if n == 0 {
+        wait_readable(from)?;
+        n = queued(from)?;
+    }
     // the count first, then the descriptors: bytes counted before a
     // check that found none carry none
-    if n < SPLICE_MIN || sp.descriptors_queued() {
+    if n == 0 || sp.descriptors_queued() {
         return Ok(None);
     }
     match sp.transfer(from, to, n)? {
         Moved::Bytes(0) => Ok(None),
         Moved::Bytes(k) => Ok(Some(k)),
         Moved::Unsupported => Err(SpliceFailed::Unsupported),
+    }
+}
+
+/// Block until `s` has bytes or descriptors to read, its end, or an error.
+fn wait_readable(s: &UnixStream) -> std::io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    loop {
+        match poll(&mut [PollFd::new(s, PollFlags::IN)], None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => return r.map(|_| ()).map_err(Into::into),
+        }
     }
 }
 
