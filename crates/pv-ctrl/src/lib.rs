@@ -67,7 +67,6 @@
 //! Tests of other crates can use the feature `testing`
 //! (`testing::FakeDevice`): the real server with a fake owner.
 
-mod body;
 mod caller;
 mod command;
 mod error;

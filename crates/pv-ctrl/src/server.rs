@@ -17,7 +17,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
-use crate::body::ReplyBody;
 use crate::caller::{Caller, CallerResolver};
 use crate::error::{ApiError, CtrlError};
 use crate::reply::{render, CtrlReply, Rendered, RenderedBody, OCTETS};
@@ -26,6 +25,7 @@ use crate::routes::{match_route, Access, BodyPolicy};
 use crate::sniff::{refusal, refuse, sniff, Rewind, Sniffed, UNSUPPORTED};
 use crate::upload::{drain, read_capped, receive_object, Received};
 use crate::{DEFAULT_MAX_STATE_JSON, SOCKET_NAME};
+use pv_http_body::ReplyBody;
 
 /// How long a new connection may take to send its request line.
 const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -7,27 +7,21 @@
 //! from inside another runtime (the control-socket client reads it within
 //! its own). What the handler leaves unread is read and dropped by the
 //! same task, so the client gets its answer and the connection stays
-//! usable. An answer's body is bytes in memory or an object file read in
-//! chunks with its length announced.
+//! usable. Answers are `pv_http_body::ReplyBody`, as the control socket's.
 
 use std::io::{self, Read};
-use std::pin::Pin;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::Notify;
 
 /// How long a client may send nothing in the middle of a body.
 const BODY_IDLE: Duration = Duration::from_secs(60);
-/// Bytes of an object file read at once for an answer.
-const FILE_CHUNK: usize = 64 << 10;
 
 /// What passes from the connection to the handler: a chunk, the end
 /// (`Ok(None)`), or why the body broke off.
@@ -162,76 +156,6 @@ async fn feed(mut body: Incoming, tx: SyncSender<Chunk>, taken: Arc<Notify>) {
         }
         if last {
             return;
-        }
-    }
-}
-
-/// An answer's body.
-#[derive(Debug)]
-pub enum ReplyBody {
-    Bytes(Option<Bytes>),
-    File {
-        file: tokio::fs::File,
-        left: u64,
-        buf: Box<[u8]>,
-    },
-}
-
-impl ReplyBody {
-    pub fn bytes(b: impl Into<Bytes>) -> ReplyBody {
-        let b = b.into();
-        ReplyBody::Bytes((!b.is_empty()).then_some(b))
-    }
-
-    /// `len` bytes of `file` from where it stands.
-    pub fn file(file: std::fs::File, len: u64) -> ReplyBody {
-        ReplyBody::File {
-            file: tokio::fs::File::from_std(file),
-            left: len,
-            buf: vec![0u8; FILE_CHUNK].into_boxed_slice(),
-        }
-    }
-}
-
-impl Body for ReplyBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match self.get_mut() {
-            ReplyBody::Bytes(b) => Poll::Ready(b.take().map(|d| Ok(Frame::data(d)))),
-            ReplyBody::File { file, left, buf } => {
-                if *left == 0 {
-                    return Poll::Ready(None);
-                }
-                let want = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
-                let mut rb = ReadBuf::new(&mut buf[..want]);
-                ready!(Pin::new(file).poll_read(cx, &mut rb))?;
-                let got = rb.filled();
-                if got.is_empty() {
-                    // shorter than announced: end the answer as broken
-                    return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
-                }
-                *left -= got.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(got)))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ReplyBody::Bytes(b) => b.is_none(),
-            ReplyBody::File { left, .. } => *left == 0,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ReplyBody::Bytes(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            ReplyBody::File { left, .. } => SizeHint::with_exact(*left),
         }
     }
 }

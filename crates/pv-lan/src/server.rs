@@ -20,9 +20,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::body::{bridge, ReplyBody};
+use crate::body::bridge;
 use crate::handlers::{Reply, Uploads};
 use crate::{LanConfig, LanError, Token};
+use pv_http_body::ReplyBody;
 
 /// Handlers running at once (each on a thread of the blocking pool).
 pub(crate) const HANDLERS: usize = 3;
@@ -231,7 +232,7 @@ fn response(reply: Reply) -> Response<ReplyBody> {
         Reply::File(f, len) => (
             200,
             "application/octet-stream",
-            ReplyBody::file(f, len),
+            ReplyBody::std_file(f, len),
             vec![],
         ),
     };
