@@ -125,6 +125,22 @@ fn sha_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
+/// Announce `data` as an object (`POST /objects/`, answered 200): its
+/// sha and the answer (with the signed URLs).
+fn announce(base: &str, data: &[u8]) -> (String, Value) {
+    let sha = sha_hex(data);
+    let a = http(
+        "POST",
+        &format!("{base}/objects/"),
+        bearer(),
+        json!({"sha256sum": sha, "size": data.len().to_string()})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    (sha, a.json())
+}
+
 fn envelope(data_sha: &str) -> Vec<u8> {
     json!({"commit-msg": "from the LAN", "rev": -1, "state": {
         "#spec": "pantavisor-service-system@1",
@@ -261,17 +277,8 @@ fn uploads_are_limited_in_size_and_number() {
         max_uploads: 1,
     });
     let announce = |data: &[u8]| {
-        let sha = sha_hex(data);
-        let a = http(
-            "POST",
-            &format!("{base}/objects/"),
-            bearer(),
-            json!({"sha256sum": sha, "size": data.len().to_string()})
-                .to_string()
-                .as_bytes(),
-        );
-        assert_eq!(a.status, 200);
-        (sha, a.json()["signed-puturl"].as_str().unwrap().to_string())
+        let (sha, a) = announce(&base, data);
+        (sha, a["signed-puturl"].as_str().unwrap().to_string())
     };
     let big = [7u8; 8193];
     let (big_sha, put) = announce(&big);
@@ -428,18 +435,9 @@ fn bodies_stream_both_ways_and_a_refused_body_is_read_past() {
     });
     // an object of many chunks goes up and comes back whole
     let data: Vec<u8> = (0..600 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let sha = sha_hex(&data);
-    let a = http(
-        "POST",
-        &format!("{base}/objects/"),
-        bearer(),
-        json!({"sha256sum": sha, "size": data.len().to_string()})
-            .to_string()
-            .as_bytes(),
-    );
-    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    let put = a.json()["signed-puturl"].as_str().unwrap().to_string();
-    let get = a.json()["signed-geturl"].as_str().unwrap().to_string();
+    let (sha, a) = announce(&base, &data);
+    let put = a["signed-puturl"].as_str().unwrap().to_string();
+    let get = a["signed-geturl"].as_str().unwrap().to_string();
     let a = http("PUT", &put, None, &data);
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(std::fs::read(dev.objects_dir().join(&sha)).unwrap(), data);
@@ -452,18 +450,8 @@ fn bodies_stream_both_ways_and_a_refused_body_is_read_past() {
     // a body over the limit is answered 413 and read past: the same
     // connection then serves the next request
     let big = vec![9u8; (1 << 20) + 1];
-    let (big_sha, big_put) = {
-        let sha = sha_hex(&big);
-        let a = http(
-            "POST",
-            &format!("{base}/objects/"),
-            bearer(),
-            json!({"sha256sum": sha, "size": big.len().to_string()})
-                .to_string()
-                .as_bytes(),
-        );
-        (sha, a.json()["signed-puturl"].as_str().unwrap().to_string())
-    };
+    let (big_sha, a) = announce(&base, &big);
+    let big_put = a["signed-puturl"].as_str().unwrap().to_string();
     let (addr, h) = head("PUT", &big_put, None, big.len());
     let h = h.replace("Connection: close\r\n", "");
     let mut s = TcpStream::connect(addr).unwrap();
@@ -492,16 +480,8 @@ fn dropping_the_server_closes_its_connections_and_releases_its_port() {
     let addr = lan.local_addr();
     // an upload stopped in the middle of its body, and an idle connection
     let data = [5u8; 4096];
-    let sha = sha_hex(&data);
-    let a = http(
-        "POST",
-        &format!("{base}/objects/"),
-        bearer(),
-        json!({"sha256sum": sha, "size": "4096"})
-            .to_string()
-            .as_bytes(),
-    );
-    let put = a.json()["signed-puturl"].as_str().unwrap().to_string();
+    let (sha, a) = announce(&base, &data);
+    let put = a["signed-puturl"].as_str().unwrap().to_string();
     let (_, h) = head("PUT", &put, None, data.len());
     let mut slow = TcpStream::connect(addr).unwrap();
     slow.write_all(h.as_bytes()).unwrap();
