@@ -83,6 +83,30 @@ fn level_filter() {
     let pv = std::fs::read_to_string(env.logs().join("0/pantavisor/pantavisor.log")).unwrap();
     assert!(pv.contains("shown") && !pv.contains("hidden"), "{pv}");
     assert!(!env.logs().join("0/c/s").exists());
+    // what the layer of the runtime asks before it formats a message
+    assert!(!h.wants(Level::Debug) && !h.wants(Level::Trace));
+    assert!(h.wants(Level::Info) && h.wants(Level::Warn) && h.wants(Level::Error));
+}
+
+#[test]
+fn errors_reach_the_update_log_below_the_configured_level() {
+    let mut env = Env::new("filetree");
+    env.cfg.level = Level::Fatal;
+    let server = env.start();
+    let h = server.handle();
+    assert!(h.wants(Level::Error) && h.wants(Level::Fatal) && !h.wants(Level::Warn));
+    h.start_update("locals/t1");
+    h.log(Level::Error, "pantavisor", "controller", "kept for the hub");
+    h.log(Level::Warn, "pantavisor", "controller", "dropped");
+    assert!(h.flush(T));
+    let tmp = env.storage().join("trails/locals/t1/.pv/logs.tmp");
+    let collected = std::fs::read_to_string(&tmp).unwrap();
+    assert!(collected.contains("kept for the hub"), "{collected}");
+    assert!(!collected.contains("dropped"), "{collected}");
+    // an error below the level is in the update's log only
+    let pv = env.logs().join("0/pantavisor/pantavisor.log");
+    let text = std::fs::read_to_string(&pv).unwrap_or_default();
+    assert!(!text.contains("kept for the hub"), "{text}");
 }
 
 #[test]

@@ -61,6 +61,10 @@ impl<S: Subscriber> Layer<S> for LogServerLayer {
             tracing::Level::DEBUG => Level::Debug,
             tracing::Level::TRACE => Level::All,
         };
+        // below the configured level: not written, so not formatted
+        if !h.wants(level) {
+            return;
+        }
         let mut m = Message(String::new());
         event.record(&mut m);
         let module = event
@@ -119,5 +123,44 @@ mod tests {
         let text =
             std::fs::read_to_string(layout.logs().join("0/pantavisor/pantavisor.log")).unwrap();
         assert!(text.contains("hello from the runtime"), "{text}");
+    }
+
+    /// Counts how often it is formatted.
+    struct Costly<'a>(&'a std::sync::atomic::AtomicUsize);
+
+    impl std::fmt::Debug for Costly<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            f.write_str("costly")
+        }
+    }
+
+    #[test]
+    fn messages_below_the_level_are_not_formatted() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tracing_subscriber::layer::SubscriberExt;
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&d.path().join("storage"), &d.path().join("run"));
+        layout.create().unwrap();
+        let mut cfg = Config::new();
+        cfg.set("PV_LOG_LEVEL", "2", pv_config::Level::PvConf);
+        let server = pv_logs::LogServer::start(log_config(&cfg, &layout, "0")).unwrap();
+        set_handle(Some(server.handle()));
+        let n = AtomicUsize::new(0);
+        let subscriber = tracing_subscriber::registry().with(LogServerLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!("{:?}", Costly(&n));
+            tracing::info!(v = ?Costly(&n), "not at level 2 either");
+            assert_eq!(n.load(Ordering::SeqCst), 0);
+            tracing::warn!("{:?} and kept", Costly(&n));
+            assert_eq!(n.load(Ordering::SeqCst), 1);
+        });
+        set_handle(None);
+        assert!(server.handle().flush(std::time::Duration::from_secs(5)));
+        server.stop().unwrap();
+        let text =
+            std::fs::read_to_string(layout.logs().join("0/pantavisor/pantavisor.log")).unwrap();
+        assert!(text.contains("costly and kept"), "{text}");
+        assert!(!text.contains("not at level"), "{text}");
     }
 }

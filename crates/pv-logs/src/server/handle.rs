@@ -23,6 +23,9 @@ impl LogHandle {
     /// message on behalf of a container. A newline is added in raw
     /// container files.
     pub fn log(&self, level: Level, platform: &str, source: &str, msg: &str) {
+        if !self.wants(level) {
+            return;
+        }
         let rec = LogRecord::now(
             level,
             platform,
@@ -42,6 +45,14 @@ impl LogHandle {
         if let Err(mpsc::SendError(Event::Log(rec))) = self.shared.tx.send(Event::Log(rec)) {
             self.fallback(&rec, direct);
         }
+    }
+
+    /// Whether a message at `level` would be written anywhere: it passes
+    /// the configured level (`PV_LOG_LEVEL`), or it is an error, which the
+    /// update's log keeps whatever the level. Callers check this before
+    /// they format a message.
+    pub fn wants(&self, level: Level) -> bool {
+        level <= Level::Error || level.passes(self.shared.direct.level)
     }
 
     fn fallback(&self, rec: &LogRecord, already_printed: bool) {
