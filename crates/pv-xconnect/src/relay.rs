@@ -101,6 +101,15 @@ pub fn pump(from: &UnixStream, to: &UnixStream) -> std::io::Result<u64> {
             }
         }
         fds.clear();
+        // asleep in poll, not in recvmsg: `from` is also the socket the
+        // other direction writes to, and a receive waits on its one queue
+        // of sleepers, woken each time the peer made room for that other
+        // direction's bytes; poll waits for input only (a direction with
+        // nothing to carry slept through ~4,500 such wakeups per GiB the
+        // other carried)
+        if let Err(e) = wait_readable(from) {
+            break Err(e);
+        }
         let room = if splicer.is_some() { SPLICE_MIN } else { BUF };
         let n = match recv_with_fds(from, &mut buf[..room], &mut fds) {
             Ok(n) => n,
@@ -226,6 +235,64 @@ mod tests {
         (&client).read_to_string(&mut back).unwrap();
         assert_eq!(back, "bye");
         t.join().unwrap();
+    }
+
+    /// How many times the calling thread went to sleep so far.
+    fn sleeps() -> u64 {
+        let s = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_direction_with_nothing_to_carry_sleeps_through_the_other_s_bulk() {
+        const CHUNK: usize = 256 * 1024;
+        const TOTAL: usize = 64 << 20;
+        let (client, proxy_in) = UnixStream::pair().unwrap();
+        let (proxy_out, server) = UnixStream::pair().unwrap();
+        let (in2, out2) = (
+            proxy_in.try_clone().unwrap(),
+            proxy_out.try_clone().unwrap(),
+        );
+        // server → client carries nothing until the server's last word,
+        // while the server's reads keep making room on proxy_out
+        let idle = std::thread::spawn(move || {
+            let before = sleeps();
+            let n = pump(&out2, &in2).unwrap();
+            (n, sleeps() - before)
+        });
+        let busy = std::thread::spawn(move || pump(&proxy_in, &proxy_out).unwrap());
+        let writer = std::thread::spawn(move || {
+            let buf = vec![3u8; CHUNK];
+            for _ in 0..TOTAL / CHUNK {
+                (&client).write_all(&buf).unwrap();
+            }
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            client
+        });
+        let mut buf = vec![0u8; CHUNK];
+        let mut got = 0;
+        loop {
+            match (&server).read(&mut buf).unwrap() {
+                0 => break,
+                n => got += n,
+            }
+        }
+        assert_eq!(got, TOTAL);
+        (&server).write_all(b"bye").unwrap();
+        server.shutdown(std::net::Shutdown::Write).unwrap();
+        let client = writer.join().unwrap();
+        let mut back = String::new();
+        (&client).read_to_string(&mut back).unwrap();
+        assert_eq!(back, "bye");
+        assert_eq!(busy.join().unwrap(), TOTAL as u64);
+        let (n, slept) = idle.join().unwrap();
+        assert_eq!(n, 3);
+        // asleep until "bye", then until the end: a few times, not once
+        // for every time the server made room (hundreds for 64 MiB)
+        assert!(slept <= 16, "the idle direction slept {slept} times");
     }
 
     /// The byte at `offset` of the interleaved stream.
