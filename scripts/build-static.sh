@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Build the device binaries: `pantavisor` and `pv-xconnect` linked
+# Build the device binaries: `pantavisor`, `pv-xconnect` and `pv-hub-agent` linked
 # statically (musl when its target is installed, else glibc with
 # +crt-static), in the `static` profile (size over speed, stripped). Prints
 # the path of `pantavisor` on stdout (build output goes to stderr;
-# `pv-xconnect` is beside it, where `pvimage bsp` and the runtime look for
-# it), so that callers can do
+# `pv-xconnect` and `pv-hub-agent` are beside it, where `pvimage bsp` and
+# the runtime look for them), so that callers can do
 #
 #   PV=$(bash scripts/build-static.sh)
 #
@@ -52,7 +52,7 @@ fi
 echo "building pantavisor ($TARGET, profile static)" >&2
 cargo build -q --profile static -p pantavisor --target "$TARGET" "${BUILD_STD[@]}" >&2
 DIR="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")/$TARGET/static"
-for b in pantavisor pv-xconnect; do
+for b in pantavisor pv-xconnect pv-hub-agent; do
   if ! file "$DIR/$b" | grep -q "statically linked\|static-pie linked"; then
     echo "build-static: $DIR/$b is not statically linked: $(file -b "$DIR/$b")" >&2
     exit 1

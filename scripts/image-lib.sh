@@ -56,7 +56,8 @@ img_modules() {
   MODDIR=$dst
 }
 
-# pvr and pvimage for the host; pantavisor and pvcontrol static (musl).
+# pvr and pvimage for the host; pantavisor (pv-xconnect and pv-hub-agent
+# beside it, where pvimage bsp finds them) and pvcontrol static (musl).
 img_binaries() {
   local t
   t=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")

@@ -2,7 +2,7 @@
 # The PID-1 case of the VM suite (`bash scripts/vm-test.sh pid1`, which
 # fetches the kernel and calls this with WORK, KVER, KSRC, VMLINUZ set):
 # Debian's kernel boots directly (no bootloader) into an initramfs whose
-# /init is the static pantavisor, with pv-xconnect beside it, and nothing
+# /init is the static pantavisor, with pv-xconnect and pv-hub-agent beside it, and nothing
 # else but the modules the storage needs; the storage is an ext4 image labelled pvroot, built
 # without root by `mkfs.ext4 -d` from a directory seeded with a demo
 # revision (`pantavisor --seed-only`).
@@ -72,6 +72,7 @@ IRD="$P/initramfs"
 mkdir -p "$IRD/etc" "$IRD/lib/modules/$KVER"
 install -m 755 "$PV" "$IRD/init"
 install -m 755 "$(dirname "$PV")/pv-xconnect" "$IRD/pv-xconnect"
+install -m 755 "$(dirname "$PV")/pv-hub-agent" "$IRD/pv-hub-agent"
 cp "$P/pantavisor.config" "$IRD/etc/pantavisor.config"
 [ -f "$KSRC/modules.dep" ] || depmod -b "$WORK/kroot" "$KVER"
 want="virtio_pci virtio_blk ext4 crc32c_generic loop squashfs overlay"
@@ -157,7 +158,7 @@ check "pid1-missing-storage-no-panic" [ "$(grep -c 'Kernel panic' <<<"$nolog" ||
 
 # 7. figures
 stripped=$(stat -c %s "$PV")
-echo "PID1-FIGURE binary $stripped bytes ($(file -b "$PV" | cut -d, -f1-2)); pv-xconnect $(stat -c %s "$(dirname "$PV")/pv-xconnect") bytes"
+echo "PID1-FIGURE binary $stripped bytes ($(file -b "$PV" | cut -d, -f1-2)); pv-xconnect $(stat -c %s "$(dirname "$PV")/pv-xconnect") bytes; pv-hub-agent $(stat -c %s "$(dirname "$PV")/pv-hub-agent") bytes; initramfs $(stat -c %s "$P/initramfs.cpio.gz") bytes (gzip -1)"
 [ -n "$goals_line" ] && echo "PID1-FIGURE boot: ${goals_line#*INFO }"
 [ -n "$idle_line" ] && echo "PID1-FIGURE idle: ${idle_line#*INFO }"
 if [ "$fail" != 0 ]; then

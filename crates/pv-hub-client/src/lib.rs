@@ -1,6 +1,8 @@
 //! The device side of the Pantahub protocol (spec hub.md §4), one call per
 //! request, over a small blocking HTTP/1.1 client (ureq, rustls over ring):
-//! no async runtime of its own in PID 1.
+//! no async runtime of its own. The runtime does not link it: its
+//! requests come from `pv-hub-proto`'s `HubAgent` to the `pv-hub-agent`
+//! process, which serves them with this crate ([`agent`]).
 //!
 //! `Hub` is cheap to clone (the connection pool and the bearer token are
 //! shared), so that parallel downloads can run on their own threads. A host
@@ -19,9 +21,11 @@ use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, RANGE};
 use ureq::http::{request, Method, StatusCode};
 use ureq::{Agent, Body};
 
+pub mod agent;
 mod tls;
-mod types;
-pub use types::{DeviceInfo, ObjectInfo, Registration, Step};
+pub use pv_hub_proto::{
+    Announce, DeviceInfo, Endpoint, LogOutcome, ObjectInfo, Registration, Step,
+};
 
 /// The header carrying a factory join token at registration.
 pub const AUTOTOK_HEADER: &str = "Pantahub-Devices-Auto-Token-V1";
@@ -80,49 +84,23 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Where and how to reach the hub.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// `PH_CREDS_HOST`: a name, or `http://name` for plain HTTP.
-    pub host: String,
-    pub port: u16,
-    /// A PEM file of one more CA to trust.
-    pub ca_file: Option<PathBuf>,
-    /// An HTTP proxy (`PH_CREDS_PROXY_HOST:PORT`).
-    pub proxy: Option<String>,
-    pub user_agent: String,
-    /// Per-request timeout (not for downloads, which may be long).
-    pub timeout: Duration,
-}
-
-impl Endpoint {
-    /// `scheme://host:port` of the hub.
-    pub fn base_url(&self) -> String {
-        match self.host.strip_prefix("http://") {
-            Some(h) => format!("http://{}:{}", h.trim_end_matches('/'), self.port),
-            None => {
-                let h = self.host.strip_prefix("https://").unwrap_or(&self.host);
-                format!("https://{}:{}", h.trim_end_matches('/'), self.port)
-            }
+/// The same error as the agent sends it: the transport error as its text.
+impl From<Error> for pv_hub_proto::Error {
+    fn from(e: Error) -> Self {
+        use pv_hub_proto::Error as W;
+        match e {
+            Error::Unauthorized(what) => W::Unauthorized(what),
+            Error::Status { what, status, body } => W::Status { what, status, body },
+            Error::Http(what, e) => W::Http(what, e.to_string()),
+            Error::Answer(what, m) => W::Answer(what, m),
+            Error::Io { op, path, source } => W::Io {
+                op: op.into(),
+                path,
+                message: source.to_string(),
+            },
+            Error::Config(what, m) => W::Config(what, m),
         }
     }
-}
-
-/// How an announced object stands on the hub.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Announce {
-    /// The hub has the blob (409).
-    Present,
-    /// Upload it to this path (from `/local-s3` on).
-    Upload(String),
-}
-
-/// What became of a batch of log lines (spec §4.8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogOutcome {
-    Sent,
-    RetryLater,
-    Dropped,
 }
 
 /// A request on its way: method, URL and headers (the body is given when
@@ -232,6 +210,23 @@ impl Hub {
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// A client sharing this one's connections, with a token and a count
+    /// of failures of its own: the agent serves each call with one.
+    pub fn session(&self, token: Option<String>) -> Hub {
+        Hub {
+            base: self.base.clone(),
+            http: self.http.clone(),
+            downloads: self.downloads.clone(),
+            token: Arc::new(Mutex::new(token)),
+            failures: Arc::default(),
+        }
+    }
+
+    /// The bearer token, once logged in.
+    pub fn token(&self) -> Option<String> {
+        self.token.lock().expect("token").clone()
     }
 
     pub fn has_token(&self) -> bool {

@@ -1,5 +1,6 @@
 //! `pvimage bsp`: the `bsp/` part of a state. A kernel, our initramfs
-//! (static `pantavisor` as `/init`, the static `pv-xconnect` beside it),
+//! (static `pantavisor` as `/init`, the static `pv-xconnect` and
+//! `pv-hub-agent` beside it),
 //! `modules.squashfs`,
 //! `firmware.squashfs` and `bsp/run.json` with the original's keys plus
 //! `cmdline`, so that `pvr add` / `pvr commit` of the checkout makes a
@@ -22,6 +23,9 @@ pub const CONFIG_PATH: &str = "etc/pantavisor.config";
 /// The service mesh daemon in the initramfs: beside `/init`, where the
 /// runtime looks for it.
 pub const XCONNECT_PATH: &str = "pv-xconnect";
+/// The hub client's agent in the initramfs: beside `/init`, where the
+/// runtime looks for it.
+pub const HUB_AGENT_PATH: &str = "pv-hub-agent";
 
 /// The kernel command line a revision boots with when none is given:
 /// the console on the first serial port, and a reboot 5 s after a panic so
@@ -58,6 +62,9 @@ pub struct BspOptions {
     /// The static `pv-xconnect` binary, `/pv-xconnect` of the initramfs
     /// (without it the device runs no service mesh).
     pub xconnect: Option<PathBuf>,
+    /// The static `pv-hub-agent` binary, `/pv-hub-agent` of the initramfs
+    /// (without it the device cannot talk to a hub).
+    pub hub_agent: Option<PathBuf>,
     /// Modules for the initramfs (else [`modules::DEFAULT_INITRD_MODULES`],
     /// those present).
     pub initrd_modules: Option<Vec<String>>,
@@ -79,7 +86,7 @@ pub fn build_bsp(opts: &BspOptions, checkout: &Path) -> Result<BspReport> {
         return Err(Error::input(&opts.kernel, "kernel image not found"));
     }
     check_static(&opts.pantavisor)?;
-    if let Some(x) = &opts.xconnect {
+    for x in opts.xconnect.iter().chain(&opts.hub_agent) {
         check_static(x)?;
     }
     if let Some(m) = &opts.modules {
@@ -124,14 +131,19 @@ pub fn build_bsp(opts: &BspOptions, checkout: &Path) -> Result<BspReport> {
             mode: 0o755,
         },
     );
-    if let Some(x) = &opts.xconnect {
-        tree.add(
-            XCONNECT_PATH,
-            Entry::File {
-                data: Source::Host(x.clone()),
-                mode: 0o755,
-            },
-        );
+    for (path, bin) in [
+        (XCONNECT_PATH, &opts.xconnect),
+        (HUB_AGENT_PATH, &opts.hub_agent),
+    ] {
+        if let Some(x) = bin {
+            tree.add(
+                path,
+                Entry::File {
+                    data: Source::Host(x.clone()),
+                    mode: 0o755,
+                },
+            );
+        }
     }
     tree.add(
         CONFIG_PATH,

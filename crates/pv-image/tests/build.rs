@@ -221,7 +221,7 @@ fn initramfs_files(path: &Path) -> std::collections::BTreeMap<String, (u32, Vec<
 }
 
 #[test]
-fn the_initramfs_carries_pv_xconnect_beside_init() {
+fn the_initramfs_carries_pv_xconnect_and_pv_hub_agent_beside_init() {
     if !pv_testkit::require_tool("/bin/busybox") {
         return;
     }
@@ -236,6 +236,9 @@ fn the_initramfs_carries_pv_xconnect_beside_init() {
     let mut x = busybox.clone();
     x.extend_from_slice(b"xconnect");
     std::fs::write(bins.join("pv-xconnect"), &x).unwrap();
+    let mut agent = busybox.clone();
+    agent.extend_from_slice(b"hub-agent");
+    std::fs::write(bins.join("pv-hub-agent"), &agent).unwrap();
 
     // found beside --pantavisor
     let co = d.path().join("beside");
@@ -250,6 +253,8 @@ fn the_initramfs_carries_pv_xconnect_beside_init() {
     assert_eq!(files["init"].1, busybox);
     assert_eq!(files["pv-xconnect"].0 & 0o7777, 0o755);
     assert_eq!(files["pv-xconnect"].1, x);
+    assert_eq!(files["pv-hub-agent"].0 & 0o7777, 0o755);
+    assert_eq!(files["pv-hub-agent"].1, agent);
 
     // none beside it: left out, with a warning
     let co = d.path().join("alone");
@@ -267,7 +272,13 @@ fn the_initramfs_carries_pv_xconnect_beside_init() {
         String::from_utf8_lossy(&o.stderr)
     );
     let files = initramfs_files(&co.join("bsp/pantavisor"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no /bin/pv-hub-agent"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(files.contains_key("init") && !files.contains_key("pv-xconnect"));
+    assert!(!files.contains_key("pv-hub-agent"));
 
     // named, and it must be static too
     let o = pvimage()

@@ -34,13 +34,27 @@ pub const XCONNECT_PATH_ENV: &str = "PV_XCONNECT_PATH";
 /// The xconnect program: `$PV_XCONNECT_PATH`, else `pv-xconnect` in the
 /// directory of the runtime's executable `exe`.
 pub fn xconnect_program(exe: &Path) -> PathBuf {
-    program_of(exe, std::env::var_os(XCONNECT_PATH_ENV))
+    program_of(exe, XCONNECT, std::env::var_os(XCONNECT_PATH_ENV))
 }
 
-fn program_of(exe: &Path, env: Option<std::ffi::OsString>) -> PathBuf {
+/// The environment variable naming the hub agent's program, when it is
+/// not beside the runtime's executable.
+pub const HUB_AGENT_PATH_ENV: &str = "PV_HUB_AGENT_PATH";
+
+/// The program that makes the hub client's requests (`crate::hub`):
+/// `$PV_HUB_AGENT_PATH`, else `pv-hub-agent` beside `exe`.
+pub fn hub_agent_program(exe: &Path) -> PathBuf {
+    program_of(
+        exe,
+        pv_hub_proto::AGENT,
+        std::env::var_os(HUB_AGENT_PATH_ENV),
+    )
+}
+
+fn program_of(exe: &Path, name: &str, env: Option<std::ffi::OsString>) -> PathBuf {
     match env.filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),
-        None => exe.with_file_name(XCONNECT),
+        None => exe.with_file_name(name),
     }
 }
 
@@ -394,18 +408,20 @@ mod tests {
     }
 
     #[test]
-    fn xconnect_is_beside_the_runtime_unless_named() {
-        assert_eq!(
-            program_of(Path::new("/init"), None),
-            Path::new("/pv-xconnect")
-        );
-        assert_eq!(
-            program_of(Path::new("/usr/bin/pantavisor"), Some("".into())),
-            Path::new("/usr/bin/pv-xconnect")
-        );
-        assert_eq!(
-            program_of(Path::new("/init"), Some("/opt/x/pv-xconnect".into())),
-            Path::new("/opt/x/pv-xconnect")
-        );
+    fn programs_are_beside_the_runtime_unless_named() {
+        for name in [XCONNECT, pv_hub_proto::AGENT] {
+            assert_eq!(
+                program_of(Path::new("/init"), name, None),
+                Path::new("/").join(name)
+            );
+            assert_eq!(
+                program_of(Path::new("/usr/bin/pantavisor"), name, Some("".into())),
+                Path::new("/usr/bin").join(name)
+            );
+            assert_eq!(
+                program_of(Path::new("/init"), name, Some("/opt/x/prog".into())),
+                Path::new("/opt/x/prog")
+            );
+        }
     }
 }

@@ -304,7 +304,7 @@ impl Device {
         );
         dev.publish_roles(&engine);
         dev.engine = Some(engine);
-        dev.hub = crate::hub::HubLink::start(&dev.cfg, &dev.layout, &booted);
+        dev.hub = crate::hub::HubLink::start(&dev.cfg, &dev.layout, &booted, &dev.exe);
         Ok(dev)
     }
 

@@ -51,6 +51,10 @@ enum Cmd {
         /// pantavisor binary, left out with a warning when there is none)
         #[arg(long)]
         xconnect: Option<PathBuf>,
+        /// The static pv-hub-agent binary (default: `pv-hub-agent` beside
+        /// the pantavisor binary, left out with a warning when there is none)
+        #[arg(long)]
+        hub_agent: Option<PathBuf>,
         /// Modules the initramfs carries, comma separated (default: the
         /// storage, loop, squashfs and overlay modules present)
         #[arg(long, value_delimiter = ',')]
@@ -94,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             pantavisor,
             xconnect,
+            hub_agent,
             initrd_modules,
             out,
         } => {
@@ -103,17 +108,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .context("where is pvimage")?
                     .with_file_name("pantavisor"),
             };
-            let xconnect = xconnect.or_else(|| {
-                let beside = pantavisor.with_file_name("pv-xconnect");
-                if beside.is_file() {
-                    return Some(beside);
-                }
-                eprintln!(
-                    "pvimage: no {}: the initramfs has no pv-xconnect (no service mesh; see --xconnect)",
-                    beside.display()
-                );
-                None
-            });
+            // a program beside pantavisor, unless named
+            let beside = |named: Option<PathBuf>, name: &str, without: &str| {
+                named.or_else(|| {
+                    let beside = pantavisor.with_file_name(name);
+                    if beside.is_file() {
+                        return Some(beside);
+                    }
+                    eprintln!(
+                        "pvimage: no {}: the initramfs has no {name} ({without})",
+                        beside.display()
+                    );
+                    None
+                })
+            };
+            let xconnect = beside(xconnect, "pv-xconnect", "no service mesh; see --xconnect");
+            let hub_agent = beside(hub_agent, "pv-hub-agent", "no hub client; see --hub-agent");
             let r = pv_image::build_bsp(
                 &pv_image::BspOptions {
                     kernel,
@@ -123,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     config,
                     pantavisor,
                     xconnect,
+                    hub_agent,
                     initrd_modules,
                 },
                 &out,

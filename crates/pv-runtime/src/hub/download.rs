@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use pv_hub_client::Hub;
+use pv_hub_proto::HubAgent;
 use pv_objects::ObjectStore;
 use pv_types::ObjectId;
 use tracing::{info, warn};
@@ -63,7 +63,7 @@ fn io_err(op: &str, p: &Path, e: std::io::Error) -> String {
 /// Fetch the objects of `ids` the pool lacks. `counters` sees the sizes
 /// first, then every byte; `tick` is called as bytes arrive.
 pub fn fetch(
-    hub: &Hub,
+    hub: &HubAgent,
     layout: &Layout,
     pool: &ObjectStore,
     ids: &[ObjectId],
@@ -117,7 +117,7 @@ pub fn fetch(
 }
 
 fn fetch_one(
-    hub: &Hub,
+    hub: &HubAgent,
     dir: &Path,
     pool: &ObjectStore,
     job: &Job,
@@ -125,7 +125,7 @@ fn fetch_one(
     tick: &(dyn Fn() + Sync),
 ) -> Result<(), String> {
     let part = dir.join(format!("{}{SUFFIX}", job.id.to_hex()));
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&part)
@@ -145,13 +145,13 @@ fn fetch_one(
             tick();
         };
         let start = hub
-            .download(&job.url, have, &mut f, &mut on_bytes)
+            .download(&job.url, have, &part, &mut on_bytes)
             .map_err(|e| e.to_string())?;
         if start == 0 && have > 0 {
             // the hub ignored the range: start over
             f.set_len(0).map_err(|e| io_err("truncate", &part, e))?;
             counters.downloaded.fetch_sub(have, Ordering::Relaxed);
-            hub.download(&job.url, 0, &mut f, &mut on_bytes)
+            hub.download(&job.url, 0, &part, &mut on_bytes)
                 .map_err(|e| e.to_string())?;
         }
     }

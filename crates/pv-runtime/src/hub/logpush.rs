@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pv_hub_client::{Hub, LogOutcome};
+use pv_hub_proto::{HubAgent, LogOutcome};
 use serde_json::{json, Value};
 use tracing::warn;
 
@@ -144,7 +144,7 @@ pub fn next_batch(logs: &Path, rev: &str, sent: &Offsets) -> Batch {
 
 /// The pusher thread's loop: it sends only while the client is logged in
 /// as a claimed device (`Shared::ready`) and pushing is on.
-pub fn run(hub: Hub, layout: Layout, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>) {
+pub fn run(hub: HubAgent, layout: Layout, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>) {
     let logs = layout.logs();
     let mut sent = load(&layout);
     let mut pause = Duration::from_secs(1);

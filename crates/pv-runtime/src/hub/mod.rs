@@ -6,6 +6,11 @@
 //! loop, which stores it as a step and runs it through the same checks,
 //! install and transitions as a local one (`local_run`); the thread
 //! mirrors the step's local progress to the hub.
+//!
+//! The requests themselves are made by the `pv-hub-agent` process
+//! ([`HubAgent`], found like `pv-xconnect`: beside the runtime's
+//! executable or at `PV_HUB_AGENT_PATH`), so that no HTTP or TLS code runs
+//! in the runtime (PID 1 in embedded mode).
 
 mod apply;
 pub mod download;
@@ -16,13 +21,14 @@ pub mod worker;
 pub use apply::{HUB_NOT_REACHABLE, HUB_NOT_STABLE};
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pv_config::{Config, Key};
-use pv_hub_client::{Endpoint, Hub};
+use pv_hub_proto::{Endpoint, HubAgent};
 use serde_json::{Map, Value};
 use tracing::{info, warn};
 
@@ -75,7 +81,7 @@ pub struct HubLink {
     stop: Arc<AtomicBool>,
     last_refresh: Option<Instant>,
     /// The client the threads share: its count of failed requests.
-    hub: Hub,
+    hub: HubAgent,
     /// The count of failed requests when the remote update under test
     /// entered TESTING (`None` outside of one).
     failures_at_testing: Option<u64>,
@@ -103,8 +109,10 @@ pub fn endpoint(cfg: &Config) -> Endpoint {
 }
 
 impl HubLink {
-    /// Start the client thread (when remote control is enabled).
-    pub fn start(cfg: &Config, layout: &Layout, rev: &str) -> Option<HubLink> {
+    /// Start the client thread (when remote control is enabled), its
+    /// requests made by the agent program found from the runtime's
+    /// executable `exe`.
+    pub fn start(cfg: &Config, layout: &Layout, rev: &str, exe: &Path) -> Option<HubLink> {
         if !cfg.get_bool(Key::PvControlRemote) {
             info!("remote control disabled: no hub client");
             return None;
@@ -119,13 +127,20 @@ impl HubLink {
             info!("no hub configured (PH_CREDS_HOST): no hub client");
             return None;
         }
-        let hub = match Hub::new(&endpoint(cfg)) {
-            Ok(h) => h,
-            Err(e) => {
+        let hub = HubAgent::new(
+            crate::daemons::hub_agent_program(exe),
+            endpoint(cfg),
+            layout.storage.clone(),
+        );
+        match hub.connect() {
+            Ok(()) => {}
+            // the endpoint itself is wrong (no CA, a bad proxy)
+            Err(e) if !e.is_communication_failure() => {
                 warn!("hub client not started: {e}");
                 return None;
             }
-        };
+            Err(e) => warn!("{e} (started again at the next request)"),
+        }
         info!("hub client for {}", hub.base_url());
         let (tx, rx) = channel();
         let shared = Arc::new(Mutex::new(Shared {
@@ -172,7 +187,7 @@ impl HubLink {
     /// A link with no thread behind it, over `hub`: the engine's tests
     /// make its requests themselves.
     #[cfg(test)]
-    pub(crate) fn detached(hub: Hub) -> HubLink {
+    pub(crate) fn detached(hub: HubAgent) -> HubLink {
         let (_, rx) = channel();
         HubLink {
             rx,

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use pv_hub_client::Hub;
+use pv_hub_proto::HubAgent;
 use serde_json::Value;
 use tracing::warn;
 
@@ -22,7 +22,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn start(hub: Hub) -> Reporter {
+    pub fn start(hub: HubAgent) -> Reporter {
         let slot: Arc<(Mutex<Slot>, Condvar)> = Arc::default();
         let s = slot.clone();
         let thread = std::thread::Builder::new()
@@ -45,7 +45,7 @@ impl Reporter {
                 // a refused report is not retried: a newer one follows
                 if let Err(e) = hub.put_progress(&id, &rev, &body) {
                     warn!("progress of revision {rev} not sent: {e}");
-                    if matches!(e, pv_hub_client::Error::Unauthorized(_)) {
+                    if matches!(e, pv_hub_proto::Error::Unauthorized(_)) {
                         hub.drop_token();
                     }
                 }

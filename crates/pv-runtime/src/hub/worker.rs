@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pv_config::{Config, Key, Level};
-use pv_hub_client::{Announce, Error as HubError, Hub, Step};
+use pv_hub_proto::{Announce, Error as HubError, HubAgent, Step};
 use pv_objects::ObjectStore;
 use pv_types::State;
 use serde_json::{json, Map, Value};
@@ -60,7 +60,7 @@ struct Tracked {
 }
 
 pub(super) struct Worker {
-    pub hub: Hub,
+    pub hub: HubAgent,
     pub cfg: Config,
     pub layout: Layout,
     pub tx: Sender<Event>,
@@ -107,7 +107,7 @@ pub fn progress_body(p: &Progress, retries: u32, total: u64, done: u64, start: u
 
 impl Worker {
     pub(super) fn new(
-        hub: Hub,
+        hub: HubAgent,
         cfg: Config,
         layout: Layout,
         tx: Sender<Event>,

@@ -1,9 +1,11 @@
 //! A remote update under test and the hub (spec §2.2, §4.8): a request to
 //! the hub that fails during TESTING rolls the update back with "Hub
 //! communication not stable"; the same failure earlier, or under a local
-//! update, does not. The requests are real ones to a port nobody listens on.
+//! update, does not. The requests fail for real: the client's agent
+//! program is not there (a call the agent cannot make is a communication
+//! failure, like one to a hub nobody answers for).
 
-use pv_hub_client::{Endpoint, Hub};
+use pv_hub_proto::{Endpoint, HubAgent};
 
 use super::rig::{Rev, Rig};
 use crate::daemon::EXIT_REBOOT;
@@ -14,22 +16,25 @@ use crate::update::{msg, Kind, Phase};
 /// An update stays under test until a test ends it.
 const TESTED_LONG: &str = "PV_UPDATER_COMMIT_DELAY=3600\n";
 
-/// A hub client whose every request fails to connect.
-fn unreachable_hub() -> Hub {
-    let port = pv_testkit::free_port();
-    Hub::new(&Endpoint {
-        host: "http://127.0.0.1".into(),
-        port,
-        ca_file: None,
-        proxy: None,
-        user_agent: "hub-health-test".into(),
-        timeout: std::time::Duration::from_secs(5),
-    })
-    .expect("hub client")
+/// A hub client whose every request fails: its agent does not exist.
+fn unreachable_hub() -> HubAgent {
+    let dir = std::env::temp_dir();
+    HubAgent::new(
+        dir.join("pv-hub-health-test-no-agent"),
+        Endpoint {
+            host: "http://127.0.0.1".into(),
+            port: pv_testkit::free_port(),
+            ca_file: None,
+            proxy: None,
+            user_agent: "hub-health-test".into(),
+            timeout: std::time::Duration::from_secs(5),
+        },
+        dir,
+    )
 }
 
 /// One request to `hub` that fails; the client counts it.
-fn fail_one(hub: &Hub) {
+fn fail_one(hub: &HubAgent) {
     let before = hub.failures();
     assert!(hub.poll("device").is_err());
     assert_eq!(hub.failures(), before + 1);
@@ -38,7 +43,7 @@ fn fail_one(hub: &Hub) {
 /// Revision 0 running, `rev` (marked remote when `remote`) run as an
 /// update; for a reboot update, the device rebooted into it. The device
 /// talks to `hub` through a link with no thread.
-fn updating(rig: &Rig, name: &str, pending: &Rev, remote: bool, hub: &Hub) -> Device {
+fn updating(rig: &Rig, name: &str, pending: &Rev, remote: bool, hub: &HubAgent) -> Device {
     let mut dev = rig.boot();
     rig.ticks(&mut dev, 3);
     rig.stage(name, pending);
