@@ -2,7 +2,8 @@
 # Runtime figures with the demo revision (two busybox containers, one mgmt):
 # stripped release binary size (÷ busybox-static, a typical embedded
 # binary), the static device binaries of scripts/build-static.sh
-# (`pantavisor` ÷ the 3 MB target and ÷ busybox-static; `pv-xconnect`), time from start to all status goals reached (÷ the time of a
+# (`pantavisor` ÷ the 3 MB target and ÷ busybox-static; `pv-xconnect`,
+# `pv-hub-agent`), time from start to all status goals reached (÷ the time of a
 # bare `unshare --fork --pid --mount true`, the floor of starting anything
 # namespaced), and idle RSS of the runtime (÷ RSS of an idle busybox sh).
 # Needs root.
@@ -22,6 +23,7 @@ bb=$(stat -c %s /bin/busybox)
 PVS=$(bash scripts/build-static.sh 2>/dev/null)
 ssize=$(stat -c %s "$PVS")
 xsize=$(stat -c %s "$(dirname "$PVS")/pv-xconnect")
+hsize=$(stat -c %s "$(dirname "$PVS")/pv-hub-agent")
 
 printf 'PV_SECUREBOOT_MODE=disabled\nPV_LOG_LEVEL=3\n' > "$W/pv.config"
 t0=$(now)
@@ -40,7 +42,7 @@ sleep 0.3
 shrss=$(awk '/VmRSS/ {print $2}' /proc/$shpid/status)
 
 printf 'binary size (release, stripped): %d bytes = %.2f x busybox-static (%d bytes)\n' "$size" "$(calc "$size / $bb")" "$bb"
-printf 'static device binary (%s): pantavisor %d bytes = %.2f x the 3 MB target = %.2f x busybox-static; pv-xconnect %d bytes; both %d bytes\n' \
-  "$(file -b "$PVS" | cut -d, -f1-2 | tr -d ,)" "$ssize" "$(calc "$ssize / 3000000")" "$(calc "$ssize / $bb")" "$xsize" "$((ssize + xsize))"
+printf 'static device binary (%s): pantavisor %d bytes = %.2f x the 3 MB target = %.2f x busybox-static; pv-xconnect %d bytes; pv-hub-agent %d bytes; all three %d bytes\n' \
+  "$(file -b "$PVS" | cut -d, -f1-2 | tr -d ,)" "$ssize" "$(calc "$ssize / 3000000")" "$(calc "$ssize / $bb")" "$xsize" "$hsize" "$((ssize + xsize + hsize))"
 printf 'start to all goals reached (2 containers): %.3f s = %.1f x a bare namespaced start (%.4f s)\n' "$ready" "$(calc "$ready / $floor")" "$floor"
 printf 'idle RSS: pantavisor %d KiB = %.1f x an idle busybox sh (%d KiB) (per container: bench/container-overhead.sh)\n' "$rss" "$(calc "$rss / $shrss")" "$shrss"
