@@ -60,28 +60,6 @@ pub enum Error {
     Config(String, String),
 }
 
-impl Error {
-    /// The HTTP status of a refused request.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Error::Unauthorized(_) => Some(401),
-            Error::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// The request did not get through: no connection, a timeout, a cut
-    /// answer, or the hub failing it (5xx). An answer of the hub that
-    /// refuses the request (4xx, a bad body) is not one.
-    pub fn is_communication_failure(&self) -> bool {
-        match self {
-            Error::Http(..) => true,
-            Error::Status { status, .. } => *status >= 500,
-            _ => false,
-        }
-    }
-}
-
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The same error as the agent sends it: the transport error as its text.
@@ -118,7 +96,7 @@ pub struct Hub {
     downloads: Agent,
     token: Arc<Mutex<Option<String>>>,
     /// Requests that did not get through (see
-    /// [`Error::is_communication_failure`]), by every clone.
+    /// [`pv_hub_proto::Error::is_communication_failure`]), by every clone.
     failures: Arc<AtomicU64>,
 }
 

@@ -37,26 +37,31 @@ fn answering(status: &'static str) -> u16 {
     port
 }
 
+/// The error as the runtime gets it from the agent, classified there.
+fn wire(e: pv_hub_client::Error) -> pv_hub_proto::Error {
+    e.into()
+}
+
 #[test]
 fn refused_connections_and_5xx_are_counted_4xx_are_not() {
     let nobody = client(pv_testkit::free_port());
     let clone = nobody.clone();
-    let e = nobody.poll("dev").unwrap_err();
+    let e = wire(nobody.poll("dev").unwrap_err());
     assert!(e.is_communication_failure(), "{e}");
-    let e = clone.user_meta("dev").unwrap_err();
+    let e = wire(clone.user_meta("dev").unwrap_err());
     assert!(e.is_communication_failure(), "{e}");
     assert_eq!(nobody.failures(), 2);
 
     let failing = client(answering("503 Service Unavailable"));
-    let e = failing.poll("dev").unwrap_err();
+    let e = wire(failing.poll("dev").unwrap_err());
     assert!(e.is_communication_failure(), "{e}");
     assert_eq!(failing.failures(), 1);
 
     let refusing = client(answering("404 Not Found"));
-    let e = refusing.poll("dev").unwrap_err();
+    let e = wire(refusing.poll("dev").unwrap_err());
     assert!(!e.is_communication_failure(), "{e}");
     assert_eq!(e.status(), Some(404));
-    let e = refusing.user_meta("dev").unwrap_err();
+    let e = wire(refusing.user_meta("dev").unwrap_err());
     assert!(!e.is_communication_failure(), "{e}");
     assert_eq!(refusing.failures(), 0);
 }
