@@ -30,6 +30,18 @@ fn send(w: &Writer, reply: &Reply) {
     let _ = write_frame(&mut *w.lock().expect("writer"), reply);
 }
 
+/// Answer call `id` with `result`, `failures` requests having failed.
+fn done(w: &Writer, id: u64, failures: u64, result: Result<Value, WireError>) {
+    send(
+        w,
+        &Reply::Done {
+            id,
+            failures,
+            result,
+        },
+    );
+}
+
 /// Serve the requests read from `sock` until it ends; file paths are
 /// relative to `storage`. An error: the socket broke or sent garbage.
 pub fn serve(sock: UnixStream, storage: &Path) -> std::io::Result<()> {
@@ -43,29 +55,14 @@ pub fn serve(sock: UnixStream, storage: &Path) -> std::io::Result<()> {
                     hub = Some(h);
                     Value::Null
                 });
-                let result = result.map_err(WireError::from);
-                send(
-                    &writer,
-                    &Reply::Done {
-                        id,
-                        failures: 0,
-                        result,
-                    },
-                );
+                done(&writer, id, 0, result.map_err(WireError::from));
                 continue;
             }
             call => call,
         };
         let Some(h) = hub.as_ref().map(|h| h.session(token)) else {
             let e = WireError::Config("agent".into(), "no Init request first".into());
-            send(
-                &writer,
-                &Reply::Done {
-                    id,
-                    failures: 0,
-                    result: Err(e),
-                },
-            );
+            done(&writer, id, 0, Err(e));
             continue;
         };
         let (w, storage) = (writer.clone(), storage.to_path_buf());
@@ -80,26 +77,11 @@ pub fn serve(sock: UnixStream, storage: &Path) -> std::io::Result<()> {
                 };
                 let result = serve_call(&h, &storage, call, &mut |n| progress.add(n));
                 progress.flush();
-                let failures = h.failures();
-                send(
-                    &w,
-                    &Reply::Done {
-                        id,
-                        failures,
-                        result,
-                    },
-                );
+                done(&w, id, h.failures(), result);
             });
         if let Err(e) = spawned {
             let e = WireError::Agent("call".into(), format!("thread: {e}"));
-            send(
-                &writer,
-                &Reply::Done {
-                    id,
-                    failures: 0,
-                    result: Err(e),
-                },
-            );
+            done(&writer, id, 0, Err(e));
         }
     }
     Ok(())
